@@ -1,0 +1,23 @@
+//! Schema migrations, portable between SQLite and PostgreSQL.
+//!
+//! Instants are `BIGINT` microseconds since the Unix epoch and money is `BIGINT` minor units,
+//! so both databases compare and sum them identically. Rich coupon rules are a JSON text column;
+//! the columns that limits are enforced on sit beside it.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_tenants_and_coupons;
+mod m20261121_000002_voucher_stock_and_credits;
+
+/// Every migration of the service, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261121_000001_tenants_and_coupons::Migration),
+            Box::new(m20261121_000002_voucher_stock_and_credits::Migration),
+        ]
+    }
+}

@@ -1,0 +1,149 @@
+//! Voucher products, PINs and credits: proto <-> domain.
+
+use super::{timestamp_from_pb, timestamp_to_pb};
+use crate::{
+    domain::{
+        credit::CreditEntry,
+        product::{NotificationTemplates, Product, ProductSpec},
+        Currency, Timestamp, Violations,
+    },
+    pb,
+};
+
+/// Fields of a product that UpdateProduct can replace.
+pub const UPDATABLE: &[&str] = &["name", "amount", "currency", "active", "templates"];
+
+/// A product's editable fields from its proto message.
+pub fn spec_from_pb(product: &pb::Product, violations: &mut Violations) -> ProductSpec {
+    ProductSpec {
+        name: product.name.trim().to_owned(),
+        value: product.value.trim().to_owned(),
+        amount: product.amount,
+        currency: currency_from_pb(&product.currency, violations),
+        active: product.active.unwrap_or(true),
+        templates: templates_from_pb(product.templates.as_ref()),
+    }
+}
+
+/// Replaces the fields of `spec` named by `paths` with those of `update`.
+pub fn apply_update(
+    spec: &mut ProductSpec,
+    update: &pb::Product,
+    paths: &[String],
+    violations: &mut Violations,
+) {
+    for path in paths {
+        match path.as_str() {
+            "name" => spec.name = update.name.trim().to_owned(),
+            "amount" => spec.amount = update.amount,
+            "currency" => spec.currency = currency_from_pb(&update.currency, violations),
+            "active" => spec.active = update.active.unwrap_or(false),
+            "templates" => spec.templates = templates_from_pb(update.templates.as_ref()),
+            // Unknown paths were reported when the mask was read.
+            _ => {}
+        }
+    }
+}
+
+fn currency_from_pb(code: &str, violations: &mut Violations) -> Option<Currency> {
+    if code.trim().is_empty() {
+        return None;
+    }
+    violations.take("product.currency", Currency::parse(code))
+}
+
+fn templates_from_pb(templates: Option<&pb::NotificationTemplates>) -> NotificationTemplates {
+    templates
+        .map(|t| NotificationTemplates {
+            sms: t.sms.clone(),
+            email_subject: t.email_subject.clone(),
+            email_body: t.email_body.clone(),
+            company_name: t.company_name.clone(),
+        })
+        .unwrap_or_default()
+}
+
+/// A product as its proto message; the stock count is only for admins.
+pub fn product_to_pb(product: &Product, with_count: bool) -> pb::Product {
+    let spec = &product.spec;
+    pb::Product {
+        idx: product.idx.clone(),
+        name: spec.name.clone(),
+        value: spec.value.clone(),
+        amount: spec.amount,
+        currency: spec
+            .currency
+            .map(|c| c.code().to_owned())
+            .unwrap_or_default(),
+        active: Some(spec.active),
+        in_stock: product.available > 0,
+        available_count: if with_count { product.available } else { 0 },
+        templates: Some(pb::NotificationTemplates {
+            sms: spec.templates.sms.clone(),
+            email_subject: spec.templates.email_subject.clone(),
+            email_body: spec.templates.email_body.clone(),
+            company_name: spec.templates.company_name.clone(),
+        }),
+        create_time: Some(timestamp_to_pb(product.created_at)),
+    }
+}
+
+/// A PIN to import, before sealing.
+pub struct PinToImport {
+    pub pin: String,
+    pub serial: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The PINs of an import request, each checked; serials default to the PIN's position.
+pub fn pins_from_pb(pins: &[pb::PinInput], violations: &mut Violations) -> Vec<PinToImport> {
+    pins.iter()
+        .enumerate()
+        .filter_map(|(index, input)| {
+            let pin = input.pin.trim();
+            if pin.is_empty() || pin.chars().count() > 128 {
+                violations.add(
+                    format!("pins[{index}].pin"),
+                    "is required, at most 128 characters",
+                );
+                return None;
+            }
+            let expires_at = match input.expire_time.as_ref() {
+                None => None,
+                Some(ts) => {
+                    let parsed = timestamp_from_pb(ts);
+                    if parsed.is_none() {
+                        violations.add(
+                            format!("pins[{index}].expire_time"),
+                            "is not a valid timestamp",
+                        );
+                    }
+                    parsed
+                }
+            };
+            let serial = input.serial.trim();
+            Some(PinToImport {
+                pin: pin.to_owned(),
+                serial: if serial.is_empty() {
+                    (index + 1).to_string()
+                } else {
+                    serial.to_owned()
+                },
+                expires_at,
+            })
+        })
+        .collect()
+}
+
+/// A ledger entry as its proto message.
+pub fn credit_entry_to_pb(entry: &CreditEntry) -> pb::CreditEntry {
+    pb::CreditEntry {
+        id: entry.id.clone(),
+        amount: entry.amount,
+        balance_after: entry.balance_after,
+        kind: entry.kind.as_str().to_owned(),
+        reference: entry.reference.clone(),
+        note: entry.note.clone(),
+        create_time: Some(timestamp_to_pb(entry.created_at)),
+    }
+}

@@ -1,0 +1,153 @@
+//! The API layer's one error type, and its one mapping to `tonic::Status` with google.rpc details.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::{
+    domain::{InvalidInput, Scope},
+    store::StoreError,
+};
+
+/// Error domain of every `ErrorInfo` this service sends.
+pub const ERROR_DOMAIN: &str = "coupons.v1";
+
+/// Everything a handler can fail with. Each variant says the status it becomes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// UNAUTHENTICATED: no key, a malformed key or a wrong secret.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// PERMISSION_DENIED + ErrorInfo `MISSING_SCOPE`: the key lacks a scope.
+    #[error("the API key lacks the {0} scope")]
+    PermissionDenied(Scope),
+    /// INVALID_ARGUMENT + BadRequest with every field violation.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// NOT_FOUND + ResourceInfo. Another tenant's data is reported exactly like missing data.
+    #[error("{resource} {name:?} not found")]
+    NotFound {
+        resource: &'static str,
+        name: String,
+    },
+    /// ALREADY_EXISTS + ErrorInfo with `reason`.
+    #[error("{message}")]
+    AlreadyExists {
+        reason: &'static str,
+        message: String,
+    },
+    /// UNAVAILABLE: the database cannot be reached; the one error a client retries blindly.
+    #[error("the service cannot reach its database")]
+    Unavailable(#[source] StoreError),
+    /// UNIMPLEMENTED: the RPC's capability has not landed yet.
+    #[error("{0} is not implemented yet")]
+    Unimplemented(&'static str),
+    /// INTERNAL: a bug. The cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl ApiError {
+    /// NOT_FOUND for `resource` called `name`.
+    pub fn not_found(resource: &'static str, name: impl Into<String>) -> Self {
+        ApiError::NotFound {
+            resource,
+            name: name.into(),
+        }
+    }
+}
+
+/// Gives a store error the name of the thing it is about.
+pub trait StoreResultExt<T> {
+    /// NotFound becomes NOT_FOUND for `resource` `name`; AlreadyExists becomes ALREADY_EXISTS
+    /// with `reason`.
+    fn about(self, resource: &'static str, name: &str, reason: &'static str)
+        -> Result<T, ApiError>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, StoreError> {
+    fn about(
+        self,
+        resource: &'static str,
+        name: &str,
+        reason: &'static str,
+    ) -> Result<T, ApiError> {
+        self.map_err(|error| match error {
+            StoreError::NotFound => ApiError::not_found(resource, name),
+            StoreError::AlreadyExists => ApiError::AlreadyExists {
+                reason,
+                message: format!("{resource} {name:?} already exists"),
+            },
+            other => ApiError::from(other),
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::not_found("resource", ""),
+            StoreError::AlreadyExists => ApiError::AlreadyExists {
+                reason: "ALREADY_EXISTS",
+                message: "already exists".into(),
+            },
+            StoreError::Unavailable(_) => ApiError::Unavailable(error),
+            other => ApiError::Internal(other),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(error: ApiError) -> Self {
+        let message = error.to_string();
+        let mut details = ErrorDetails::new();
+        let code = match error {
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::PermissionDenied(scope) => {
+                details.set_error_info(
+                    "MISSING_SCOPE",
+                    ERROR_DOMAIN,
+                    HashMap::from([("scope".to_owned(), scope.to_string())]),
+                );
+                Code::PermissionDenied
+            }
+            ApiError::InvalidInput(invalid) => {
+                for violation in invalid.violations {
+                    details.add_bad_request_violation(violation.field, violation.description);
+                }
+                Code::InvalidArgument
+            }
+            ApiError::NotFound { resource, name } => {
+                details.set_resource_info(resource, name, "", "not found");
+                Code::NotFound
+            }
+            ApiError::AlreadyExists { reason, .. } => {
+                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                Code::AlreadyExists
+            }
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error = %error_chain(&cause), "database unavailable");
+                Code::Unavailable
+            }
+            ApiError::Unimplemented(_) => Code::Unimplemented,
+            ApiError::Internal(cause) => {
+                tracing::error!(error = %error_chain(&cause), "internal error");
+                Code::Internal
+            }
+        };
+        Status::with_error_details(code, message, details)
+    }
+}
+
+/// An error and its causes on one line, for logs.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}

@@ -1,0 +1,153 @@
+//! Demo mode: a demo tenant with a documented development key and data drawn from the source
+//! APIs, so that every grpcurl example in the README works as printed.
+
+use rand::Rng;
+
+use crate::{
+    domain::{
+        api_key::IssuedKey,
+        coupon::{
+            Conditions, CouponRules, CustomerSegment, DiscountRule, Limits, NewCoupon, Stacking,
+            Target,
+        },
+        pin::PinKey,
+        product::{NotificationTemplates, ProductSpec, SealedPin},
+        Code, Currency, Scopes, Violations,
+    },
+    store::{Store, StoreError},
+};
+
+/// Name of the demo tenant.
+pub const DEMO_TENANT: &str = "demo";
+/// Key id of the demo key.
+pub const DEMO_KEY_ID: &str = "demo";
+/// Secret of the demo key. Development only: it is printed in the README.
+pub const DEMO_SECRET: &str = "coupon-demo-secret";
+/// PINs put in stock for the demo product.
+const DEMO_PINS: usize = 100;
+/// Credits for buying demo PINs: 1,000,000.00 NPR.
+const DEMO_CREDITS: i64 = 100_000_000;
+
+/// The demo bearer token, `demo.coupon-demo-secret`.
+pub fn demo_token() -> String {
+    format!("{DEMO_KEY_ID}.{DEMO_SECRET}")
+}
+
+/// Creates the demo tenant and its data unless it exists; returns the demo bearer token.
+pub async fn seed(store: &Store, pin_key: &PinKey) -> Result<String, StoreError> {
+    if store.find_tenant_by_name(DEMO_TENANT).await?.is_some() {
+        return Ok(demo_token());
+    }
+    let key = IssuedKey {
+        key_id: DEMO_KEY_ID.to_owned(),
+        secret: DEMO_SECRET.to_owned(),
+    };
+    let tenant = store
+        .create_tenant(DEMO_TENANT, &Scopes::all(), &key)
+        .await?;
+    for coupon in demo_coupons()? {
+        store.insert_coupon(&tenant.id, &coupon).await?;
+    }
+    let product = store.insert_product(&tenant.id, &demo_product()?).await?;
+    let pins = (0..DEMO_PINS)
+        .map(|n| {
+            let pin = format!("{:012}", rand::rng().random_range(0..1_000_000_000_000u64));
+            Ok(SealedPin {
+                ciphertext: pin_key
+                    .seal(&pin)
+                    .map_err(|e| StoreError::Setup(e.to_string()))?,
+                digest: pin_key.digest(&pin),
+                serial: format!("DGO-{:04}", n + 1),
+                expires_at: None,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    store.import_pins(&tenant.id, &product.idx, pins).await?;
+    store
+        .top_up_credits(
+            &tenant.id,
+            DEMO_CREDITS,
+            "demo-initial-credits",
+            "demo credits",
+        )
+        .await?;
+    tracing::info!(tenant = %tenant.id, "demo tenant created");
+    Ok(demo_token())
+}
+
+fn currency(code: &str) -> Result<Currency, StoreError> {
+    Currency::parse(code).map_err(|e| StoreError::Setup(e.to_string()))
+}
+
+fn demo_coupons() -> Result<Vec<NewCoupon>, StoreError> {
+    let inr = currency("INR")?;
+    let rules = |description: &str, discount, conditions| CouponRules {
+        description: description.to_owned(),
+        currency: Some(inr),
+        discount,
+        target: Target::default(),
+        conditions,
+        limits: Limits::default(),
+        stacking: Stacking::default(),
+    };
+    let coupons = [
+        (
+            "SAVE200",
+            rules(
+                "Get ₹200 off on orders above ₹1499",
+                DiscountRule::FixedAmount { amount: 20_000 },
+                Conditions {
+                    min_subtotal: 149_900,
+                    ..Conditions::default()
+                },
+            ),
+        ),
+        (
+            "FIRST20",
+            rules(
+                "Get 20% off on your first order",
+                DiscountRule::Percentage {
+                    basis_points: 2_000,
+                    max_discount: Some(50_000),
+                },
+                Conditions {
+                    min_subtotal: 99_900,
+                    customer_segment: CustomerSegment::New,
+                    ..Conditions::default()
+                },
+            ),
+        ),
+        (
+            "FREEDEL",
+            rules(
+                "Free delivery",
+                DiscountRule::FreeShipping { max_discount: None },
+                Conditions::default(),
+            ),
+        ),
+    ];
+    coupons
+        .into_iter()
+        .map(|(code, rules)| {
+            let code = Code::parse(code).map_err(|e| StoreError::Setup(e.to_string()))?;
+            NewCoupon::new(Some(code), rules, true, Violations::new())
+                .map_err(|e| StoreError::Setup(format!("demo coupon: {e}")))
+        })
+        .collect()
+}
+
+fn demo_product() -> Result<ProductSpec, StoreError> {
+    Ok(ProductSpec {
+        name: "Fifa-2026".to_owned(),
+        value: "fifa-2026".to_owned(),
+        amount: 10_000,
+        currency: Some(currency("NPR")?),
+        active: true,
+        templates: NotificationTemplates {
+            sms: "Thank you for subscribing to Dishhome Go via {company}. Your coupon code is {pin}. Redeem it in the DGO app. T&C apply.".to_owned(),
+            email_subject: "Purchase Confirmation — DGO Coupon Code".to_owned(),
+            email_body: "Dear User,\n\nThank you for subscribing to the DGO coupon through {company}.\n\nYour Coupon Code: {pin}\n\nTo redeem your coupon, please apply the code within the DGO app.\n\nBest regards,\n{company}".to_owned(),
+            company_name: "Khalti".to_owned(),
+        },
+    })
+}

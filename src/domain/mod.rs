@@ -1,0 +1,20 @@
+//! Pure business rules: no I/O, no tonic, no SeaORM. Everything here is unit-testable.
+
+pub mod api_key;
+pub mod code;
+pub mod coupon;
+pub mod credit;
+pub mod money;
+pub mod pin;
+pub mod product;
+pub mod scope;
+pub mod tenant;
+pub mod time;
+pub mod violation;
+
+pub use code::Code;
+pub use money::Currency;
+pub use scope::{Scope, Scopes};
+pub use tenant::TenantId;
+pub use time::Timestamp;
+pub use violation::{InvalidInput, Violations};

@@ -1,0 +1,92 @@
+//! Money is integer minor units with an ISO-4217 currency; no float ever touches it.
+//!
+//! Rounding, wherever a rule divides money, is half-up to the minor unit: see [`mul_bps`].
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A valid ISO-4217 currency, such as `INR` or `IDR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(iso_currency::Currency);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an ISO-4217 currency code")]
+pub struct UnknownCurrency(pub String);
+
+impl Currency {
+    pub fn parse(code: &str) -> Result<Self, UnknownCurrency> {
+        iso_currency::Currency::from_code(&code.trim().to_ascii_uppercase())
+            .map(Self)
+            .ok_or_else(|| UnknownCurrency(code.to_owned()))
+    }
+
+    pub fn code(self) -> &'static str {
+        self.0.code()
+    }
+
+    /// Digits after the decimal point of the minor unit (2 for INR, 0 for JPY).
+    pub fn exponent(self) -> u32 {
+        self.0.exponent().map(u32::from).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = UnknownCurrency;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(value: Currency) -> Self {
+        value.code().to_owned()
+    }
+}
+
+/// `amount * bps / 10000`, rounded half-up; `None` on overflow or a negative input.
+pub fn mul_bps(amount: i64, bps: u32) -> Option<i64> {
+    if amount < 0 {
+        return None;
+    }
+    let product = i128::from(amount) * i128::from(bps);
+    i64::try_from((product + 5_000) / 10_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_known_codes_only() {
+        assert_eq!(Currency::parse(" inr").unwrap().code(), "INR");
+        assert_eq!(Currency::parse("NPR").unwrap().exponent(), 2);
+        assert_eq!(Currency::parse("JPY").unwrap().exponent(), 0);
+        assert!(Currency::parse("XYZ").is_err());
+        assert!(Currency::parse("").is_err());
+    }
+
+    #[test]
+    fn rounds_half_up() {
+        assert_eq!(mul_bps(1, 5_000), Some(1)); // 0.5 -> 1
+        assert_eq!(mul_bps(1, 4_999), Some(0));
+        assert_eq!(mul_bps(159_800, 2_000), Some(31_960));
+        assert_eq!(mul_bps(-1, 1), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_exceeds_the_amount(amount in 0i64..i64::MAX, bps in 0u32..=10_000) {
+            let part = mul_bps(amount, bps).unwrap();
+            prop_assert!(part >= 0 && part <= amount);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Prepaid voucher products whose PINs are sold.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Currency, Violations};
+
+/// Longest product slug (`value`).
+const MAX_SLUG_LEN: usize = 64;
+
+/// Texts rendered for the customer after a purchase; `{pin}`, `{serial}`, `{product}` and
+/// `{company}` are filled in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationTemplates {
+    pub sms: String,
+    pub email_subject: String,
+    pub email_body: String,
+    pub company_name: String,
+}
+
+/// The editable fields of a product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductSpec {
+    pub name: String,
+    pub value: String,
+    pub amount: i64,
+    pub currency: Option<Currency>,
+    pub active: bool,
+    pub templates: NotificationTemplates,
+}
+
+impl ProductSpec {
+    /// Records every rule this product breaks, under `prefix` (such as `product`).
+    pub fn check(&self, prefix: &str, violations: &mut Violations) {
+        let field = |name: &str| format!("{prefix}.{name}");
+        let name_len = self.name.trim().chars().count();
+        violations.require(
+            (1..=200).contains(&name_len),
+            &field("name"),
+            "is required and at most 200 characters",
+        );
+        violations.require(
+            is_slug(&self.value),
+            &field("value"),
+            "must be 1 to 64 of a-z, 0-9, '-' and '_'",
+        );
+        violations.require(
+            self.amount > 0,
+            &field("amount"),
+            "must be greater than zero",
+        );
+        violations.require(self.currency.is_some(), &field("currency"), "is required");
+    }
+}
+
+/// A stored product with its stock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Product {
+    /// Identifier (the PIN API's `idx`).
+    pub idx: String,
+    pub spec: ProductSpec,
+    /// PINs in stock: unsold and not expired.
+    pub available: i64,
+    pub created_at: super::Timestamp,
+}
+
+/// A PIN ready to be stored: sealed, with its keyed digest for duplicate checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedPin {
+    pub ciphertext: String,
+    pub digest: String,
+    pub serial: String,
+    pub expires_at: Option<super::Timestamp>,
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub imported: i64,
+    pub duplicates: i64,
+    pub available: i64,
+}
+
+fn is_slug(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_SLUG_LEN
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_bad_field() {
+        let spec = ProductSpec {
+            name: " ".into(),
+            value: "Fifa 2026".into(),
+            amount: 0,
+            currency: None,
+            active: true,
+            templates: NotificationTemplates::default(),
+        };
+        let mut violations = Violations::new();
+        spec.check("product", &mut violations);
+        let fields: Vec<String> = violations
+            .finish(())
+            .unwrap_err()
+            .violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "product.name",
+                "product.value",
+                "product.amount",
+                "product.currency"
+            ]
+        );
+    }
+
+    #[test]
+    fn accepts_the_source_apis_product() {
+        let spec = ProductSpec {
+            name: "Fifa-2026".into(),
+            value: "fifa-2026".into(),
+            amount: 10_000,
+            currency: Some(Currency::parse("NPR").unwrap()),
+            active: true,
+            templates: NotificationTemplates::default(),
+        };
+        let mut violations = Violations::new();
+        spec.check("product", &mut violations);
+        assert!(violations.is_empty());
+    }
+}

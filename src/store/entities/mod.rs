@@ -1,0 +1,10 @@
+//! SeaORM entities. They never leave `store/`: repositories turn them into domain types.
+
+pub mod api_key;
+pub mod coupon;
+pub mod credit_balance;
+pub mod credit_entry;
+pub mod setting;
+pub mod tenant;
+pub mod voucher_pin;
+pub mod voucher_product;

@@ -1,0 +1,155 @@
+//! Voucher products and their stock counts.
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::{
+    entities::{voucher_pin, voucher_product},
+    new_id, Page, Store, StoreError,
+};
+use crate::domain::{
+    product::{NotificationTemplates, Product, ProductSpec},
+    Currency, TenantId, Timestamp,
+};
+
+impl Store {
+    /// Stores a new product. A `value` the tenant already uses is `AlreadyExists`.
+    pub async fn insert_product(
+        &self,
+        tenant: &TenantId,
+        spec: &ProductSpec,
+    ) -> Result<Product, StoreError> {
+        let now = Timestamp::now().micros();
+        let model = voucher_product::Model {
+            id: new_id("prd"),
+            tenant_id: tenant.0.clone(),
+            value: spec.value.clone(),
+            name: spec.name.trim().to_owned(),
+            amount: spec.amount,
+            currency: spec
+                .currency
+                .map(|c| c.code().to_owned())
+                .unwrap_or_default(),
+            active: spec.active,
+            templates: encode_templates(&spec.templates)?,
+            created_at: now,
+            updated_at: now,
+        };
+        voucher_product::Entity::insert(voucher_product::ActiveModel::from(model.clone()))
+            .exec_without_returning(self.conn())
+            .await?;
+        decode(model, 0)
+    }
+
+    /// The tenant's product with this idx.
+    pub async fn get_product(&self, tenant: &TenantId, idx: &str) -> Result<Product, StoreError> {
+        let model = voucher_product::Entity::find_by_id(idx.to_owned())
+            .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let available = self.available_pins(&model.id).await?;
+        decode(model, available)
+    }
+
+    /// Saves a product's editable fields.
+    pub async fn save_product(
+        &self,
+        tenant: &TenantId,
+        idx: &str,
+        spec: &ProductSpec,
+    ) -> Result<Product, StoreError> {
+        let result = voucher_product::Entity::update_many()
+            .set(voucher_product::ActiveModel {
+                name: Set(spec.name.trim().to_owned()),
+                amount: Set(spec.amount),
+                currency: Set(spec
+                    .currency
+                    .map(|c| c.code().to_owned())
+                    .unwrap_or_default()),
+                active: Set(spec.active),
+                templates: Set(encode_templates(&spec.templates)?),
+                updated_at: Set(Timestamp::now().micros()),
+                ..Default::default()
+            })
+            .filter(voucher_product::Column::Id.eq(idx))
+            .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
+            .exec(self.conn())
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.get_product(tenant, idx).await
+    }
+
+    /// A page of the tenant's products in creation order, with their stock.
+    pub async fn list_products(
+        &self,
+        tenant: &TenantId,
+        active_only: bool,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Page<Product>, StoreError> {
+        let mut query = voucher_product::Entity::find()
+            .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()));
+        if active_only {
+            query = query.filter(voucher_product::Column::Active.eq(true));
+        }
+        if let Some(after) = after {
+            query = query.filter(voucher_product::Column::Id.gt(after));
+        }
+        let rows = query
+            .order_by_asc(voucher_product::Column::Id)
+            .limit(limit + 1)
+            .all(self.conn())
+            .await?;
+        let mut products = Vec::with_capacity(rows.len());
+        for model in rows {
+            let available = self.available_pins(&model.id).await?;
+            products.push(decode(model, available)?);
+        }
+        Ok(Page::from_rows(products, limit, |p| p.idx.clone()))
+    }
+
+    /// PINs of a product that are neither sold nor expired.
+    pub(crate) async fn available_pins(&self, product_id: &str) -> Result<i64, StoreError> {
+        let now = Timestamp::now().micros();
+        let count = voucher_pin::Entity::find()
+            .filter(voucher_pin::Column::ProductId.eq(product_id))
+            .filter(voucher_pin::Column::PurchaseId.is_null())
+            .filter(
+                Condition::any()
+                    .add(voucher_pin::Column::ExpiresAt.is_null())
+                    .add(voucher_pin::Column::ExpiresAt.gt(now)),
+            )
+            .count(self.conn())
+            .await?;
+        i64::try_from(count).map_err(|_| StoreError::Corrupt("pin count overflows".into()))
+    }
+}
+
+fn encode_templates(templates: &NotificationTemplates) -> Result<String, StoreError> {
+    serde_json::to_string(templates).map_err(|e| StoreError::Corrupt(format!("templates: {e}")))
+}
+
+fn decode(model: voucher_product::Model, available: i64) -> Result<Product, StoreError> {
+    let templates = serde_json::from_str(&model.templates)
+        .map_err(|e| StoreError::Corrupt(format!("product {} templates: {e}", model.id)))?;
+    let currency = Currency::parse(&model.currency)
+        .map_err(|e| StoreError::Corrupt(format!("product {}: {e}", model.id)))?;
+    Ok(Product {
+        idx: model.id,
+        spec: ProductSpec {
+            name: model.name,
+            value: model.value,
+            amount: model.amount,
+            currency: Some(currency),
+            active: model.active,
+            templates,
+        },
+        available,
+        created_at: Timestamp(model.created_at),
+    })
+}
