@@ -36,6 +36,14 @@ impl InvalidInput {
 }
 
 /// Collects violations while a request is parsed; `finish` turns them into a result.
+/// Whether `outer` is `inner` or contains it (`coupon.discount` contains
+/// `coupon.discount.fixed_amount.amount` and `coupon.discount[0]`).
+fn covers(outer: &str, inner: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+}
+
 #[derive(Debug, Default)]
 pub struct Violations {
     found: Vec<FieldViolation>,
@@ -46,10 +54,15 @@ impl Violations {
         Self::default()
     }
 
-    /// Records that `field` is invalid.
+    /// Records that `field` is invalid. Only the first problem of a field is kept, and none
+    /// inside a field already found invalid, since those follow from the first.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        let field = field.into();
+        if self.found.iter().any(|v| covers(&v.field, &field)) {
+            return;
+        }
         self.found.push(FieldViolation {
-            field: field.into(),
+            field,
             description: description.into(),
         });
     }
@@ -85,5 +98,27 @@ impl Violations {
                 violations: self.found,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_first_problem_of_a_field_and_nothing_inside_it() {
+        let mut violations = Violations::new();
+        violations.add("coupon.discount", "is required");
+        violations.add("coupon.discount.fixed_amount.amount", "must be positive");
+        violations.add("coupon.discount", "again");
+        violations.add("coupon.discounts", "a different field");
+        let fields: Vec<String> = violations
+            .finish(())
+            .unwrap_err()
+            .violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(fields, ["coupon.discount", "coupon.discounts"]);
     }
 }
