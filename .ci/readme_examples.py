@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Runs the README's grpcurl examples against a demo server and checks their answers.
+
+An example is a ```sh block directly followed by an output block (```text or ```json). The
+command runs in bash; every line of the output block, trimmed, must appear in the command's
+output in the same order. A line `...` stands for any number of lines. A sh block without an
+output block after it is not run.
+
+Usage: readme_examples.py BINARY [README]
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+FENCE = re.compile(r"^```(\w*)\s*$")
+
+
+def examples(readme):
+    """(command, expected lines) pairs, in README order."""
+    blocks, lang, lines = [], None, []
+    for line in open(readme, encoding="utf-8").read().splitlines():
+        fence = FENCE.match(line)
+        if fence and lang is None:
+            lang, lines = fence.group(1), []
+        elif line.strip() == "```" and lang is not None:
+            blocks.append((lang, lines))
+            lang = None
+        elif lang is not None:
+            lines.append(line)
+    found = []
+    for (lang, body), (next_lang, expected) in zip(blocks, blocks[1:]):
+        if lang == "sh" and next_lang in ("text", "json"):
+            found.append(("\n".join(body), [l.strip() for l in expected if l.strip()]))
+    return found
+
+
+def matches(expected, actual):
+    """Whether `expected` lines appear in order in `actual`, `...` matching any run of lines."""
+    lines = [l.strip() for l in actual.splitlines() if l.strip()]
+    position = 0
+    gap_allowed = False
+    for want in expected:
+        if want == "...":
+            gap_allowed = True
+            continue
+        while position < len(lines) and lines[position] != want:
+            if not gap_allowed:
+                return False
+            position += 1
+        if position == len(lines):
+            return False
+        position += 1
+        gap_allowed = False
+    return True
+
+
+def wait_for_port(port, process, seconds=60):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"the demo server exited early with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    sys.exit("the demo server did not start listening")
+
+
+def main():
+    binary = os.path.abspath(sys.argv[1])
+    readme = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+    found = examples(readme)
+    if not found:
+        sys.exit("no examples found in the README")
+    workdir = tempfile.mkdtemp(prefix="readme-examples-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "COUPON_"))}
+    log = open(os.path.join(workdir, "server.log"), "w")
+    server = subprocess.Popen([binary, "serve", "--demo"], cwd=workdir, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    passed = failed = 0
+    try:
+        wait_for_port(50051, server)
+        for command, expected in found:
+            run = subprocess.run(["bash", "-c", command], cwd=workdir, capture_output=True,
+                                 text=True, timeout=60)
+            output = run.stdout + run.stderr
+            if matches(expected, output):
+                passed += 1
+                print(f"ok: {command.splitlines()[0]}")
+            else:
+                failed += 1
+                print(f"FAILED: {command}\n--- expected (in order) ---\n" + "\n".join(expected)
+                      + f"\n--- got ---\n{output}")
+    finally:
+        server.terminate()
+        code = server.wait(timeout=30)
+    if code != 0:
+        failed += 1
+        print(f"FAILED: the demo server exited with {code} on SIGTERM")
+    print(f"readme examples: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
