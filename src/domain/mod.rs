@@ -1,9 +1,12 @@
 //! Pure business rules: no I/O, no tonic, no SeaORM. Everything here is unit-testable.
 
 pub mod api_key;
+pub mod cart;
 pub mod code;
 pub mod coupon;
 pub mod credit;
+pub mod engine;
+pub mod messages;
 pub mod money;
 pub mod pin;
 pub mod product;

@@ -60,10 +60,61 @@ pub fn mul_bps(amount: i64, bps: u32) -> Option<i64> {
     i64::try_from((product + 5_000) / 10_000).ok()
 }
 
+/// Splits `total` over `weights` in proportion, by the largest-remainder method: the shares sum to
+/// `total` exactly, and when `total` does not exceed the sum of the weights no share exceeds its
+/// weight. Remainder units go to the largest fractional parts, ties to the earlier weight.
+/// Negative weights count as zero; with no positive weight every share is zero.
+pub fn allocate(total: i64, weights: &[i64]) -> Vec<i64> {
+    let weights: Vec<i128> = weights.iter().map(|w| i128::from((*w).max(0))).collect();
+    let sum: i128 = weights.iter().sum();
+    if sum == 0 || total <= 0 {
+        return vec![0; weights.len()];
+    }
+    let total = i128::from(total);
+    let mut shares: Vec<i128> = weights.iter().map(|w| total * w / sum).collect();
+    let mut remainders: Vec<(i128, usize)> = weights
+        .iter()
+        .enumerate()
+        .map(|(index, w)| (total * w % sum, index))
+        .collect();
+    // Largest remainder first; equal remainders keep index order.
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let left = total - shares.iter().sum::<i128>();
+    for (_, index) in remainders.into_iter().take(left as usize) {
+        shares[index] += 1;
+    }
+    // Each share is at most `total`, which came from an i64.
+    shares.into_iter().map(|s| s as i64).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn allocates_the_odd_cent_to_the_largest_remainder() {
+        assert_eq!(allocate(100, &[1, 1, 1]), vec![34, 33, 33]);
+        assert_eq!(allocate(20_000, &[159_800]), vec![20_000]);
+        assert_eq!(allocate(10, &[0, 0]), vec![0, 0]);
+        assert_eq!(allocate(5, &[3, 7]), vec![2, 3]);
+    }
+
+    proptest! {
+        #[test]
+        fn shares_sum_exactly_and_never_exceed_weights(
+            weights in proptest::collection::vec(0i64..1_000_000_000_000, 1..40),
+            fraction in 0u32..=10_000,
+        ) {
+            let sum: i64 = weights.iter().sum();
+            let total = mul_bps(sum, fraction).unwrap();
+            let shares = allocate(total, &weights);
+            prop_assert_eq!(shares.iter().sum::<i64>(), if sum == 0 { 0 } else { total });
+            for (share, weight) in shares.iter().zip(&weights) {
+                prop_assert!(*share >= 0 && share <= weight);
+            }
+        }
+    }
 
     #[test]
     fn parses_known_codes_only() {

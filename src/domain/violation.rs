@@ -89,6 +89,13 @@ impl Violations {
         self.found.is_empty()
     }
 
+    /// Every violation recorded, as an error.
+    pub fn into_error(self) -> InvalidInput {
+        InvalidInput {
+            violations: self.found,
+        }
+    }
+
     /// `Ok(value)` when nothing was recorded, otherwise every violation.
     pub fn finish<T>(self, value: T) -> Result<T, InvalidInput> {
         if self.found.is_empty() {

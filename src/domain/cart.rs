@@ -1,0 +1,297 @@
+//! Carts and checkouts as the rules engine sees them, parsed from caller input with every amount
+//! checked so that no later sum can overflow.
+
+use std::collections::BTreeMap;
+
+use super::{Currency, InvalidInput, Violations};
+
+/// Most lines a cart may have.
+pub const MAX_LINES: usize = 1_000;
+
+/// Caller input for one line, before checks.
+#[derive(Clone, Debug, Default)]
+pub struct LineInput {
+    pub line_id: String,
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub categories: Vec<String>,
+    pub unit_price: i64,
+    pub original_unit_price: i64,
+    pub quantity: i64,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Caller input for a checkout, before checks.
+#[derive(Clone, Debug, Default)]
+pub struct CheckoutInput {
+    pub currency: String,
+    pub lines: Vec<LineInput>,
+    pub shipping: i64,
+    pub tax: i64,
+    pub metadata: BTreeMap<String, String>,
+    pub subtotal_override: i64,
+    pub customer: Customer,
+    pub channel: String,
+    pub payment_method: String,
+    pub payment_link_id: String,
+    pub order_type: String,
+    pub loyalty_points_used: i64,
+    pub referral_code: String,
+}
+
+/// What the caller says of a customer's history.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CustomerHistory {
+    /// The service decides from its redemption ledger.
+    #[default]
+    Unknown,
+    New,
+    Returning,
+}
+
+/// The customer checking out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Customer {
+    pub id: String,
+    /// Lower-cased.
+    pub email: String,
+    pub phone: String,
+    pub phone_verified: bool,
+    pub history: CustomerHistory,
+}
+
+/// One checked line. `unit_price * quantity` fits in an i64, and so does every sum of lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Line {
+    pub line_id: String,
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub categories: Vec<String>,
+    pub unit_price: i64,
+    /// Equal to `unit_price` when the caller sent none.
+    pub original_unit_price: i64,
+    pub quantity: i64,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A checked cart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cart {
+    pub currency: Currency,
+    pub lines: Vec<Line>,
+    pub shipping: i64,
+    pub tax: i64,
+    pub metadata: BTreeMap<String, String>,
+    /// Amount of an item-less checkout (a payment link); zero when the cart has lines.
+    pub subtotal_override: i64,
+}
+
+/// A checked checkout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkout {
+    pub cart: Cart,
+    pub customer: Customer,
+    pub channel: String,
+    pub payment_method: String,
+    pub payment_link_id: String,
+    pub order_type: String,
+    pub loyalty_points_used: i64,
+    pub referral_code: String,
+}
+
+/// Largest total the engine accepts: small enough that adding shipping and tax cannot overflow.
+const MAX_AMOUNT: i64 = i64::MAX / 4;
+
+impl Checkout {
+    /// Checks every field, reporting problems under `prefix` (such as `checkout`).
+    pub fn parse(input: CheckoutInput, prefix: &str) -> Result<Self, InvalidInput> {
+        let mut violations = Violations::new();
+        let field = |name: &str| format!("{prefix}.{name}");
+        let currency = violations.take(&field("cart.currency"), Currency::parse(&input.currency));
+        violations.require(
+            input.lines.len() <= MAX_LINES,
+            &field("cart.items"),
+            "at most 1000 lines",
+        );
+        for (name, value) in [
+            ("cart.shipping", input.shipping),
+            ("cart.tax", input.tax),
+            ("cart.subtotal_override", input.subtotal_override),
+            ("loyalty_points_used", input.loyalty_points_used),
+        ] {
+            violations.require(
+                (0..=MAX_AMOUNT).contains(&value),
+                &field(name),
+                "must not be negative or absurdly large",
+            );
+        }
+        let mut subtotal: i64 = 0;
+        let mut lines = Vec::with_capacity(input.lines.len());
+        for (index, line) in input.lines.into_iter().enumerate() {
+            let at = |name: &str| format!("{prefix}.cart.items[{index}].{name}");
+            violations.require(
+                !line.product_id.trim().is_empty(),
+                &at("product_id"),
+                "is required",
+            );
+            violations.require(line.quantity >= 1, &at("quantity"), "must be at least 1");
+            violations.require(
+                line.unit_price >= 0,
+                &at("unit_price"),
+                "must not be negative",
+            );
+            violations.require(
+                line.original_unit_price >= 0,
+                &at("original_unit_price"),
+                "must not be negative",
+            );
+            let original = if line.original_unit_price == 0 {
+                line.unit_price
+            } else {
+                line.original_unit_price
+            };
+            let line_total = line
+                .unit_price
+                .max(original)
+                .checked_mul(line.quantity.max(0))
+                .filter(|t| *t <= MAX_AMOUNT);
+            match line_total
+                .and_then(|t| subtotal.checked_add(t))
+                .filter(|s| *s <= MAX_AMOUNT)
+            {
+                Some(sum) => subtotal = sum,
+                None => violations.add(at("quantity"), "price times quantity is too large"),
+            }
+            lines.push(Line {
+                line_id: if line.line_id.trim().is_empty() {
+                    index.to_string()
+                } else {
+                    line.line_id.trim().to_owned()
+                },
+                product_id: line.product_id.trim().to_owned(),
+                sku: line.sku.trim().to_owned(),
+                name: line.name,
+                categories: line
+                    .categories
+                    .iter()
+                    .map(|c| c.trim().to_owned())
+                    .collect(),
+                unit_price: line.unit_price,
+                original_unit_price: original,
+                quantity: line.quantity,
+                metadata: line.metadata,
+            });
+        }
+        let Some(currency) = currency else {
+            violations.add(field("cart.currency"), "is required");
+            return Err(violations.into_error());
+        };
+        let checkout = Checkout {
+            cart: Cart {
+                currency,
+                subtotal_override: if lines.is_empty() {
+                    input.subtotal_override
+                } else {
+                    0
+                },
+                lines,
+                shipping: input.shipping,
+                tax: input.tax,
+                metadata: input.metadata,
+            },
+            customer: Customer {
+                id: input.customer.id.trim().to_owned(),
+                email: input.customer.email.trim().to_lowercase(),
+                phone: input.customer.phone.trim().to_owned(),
+                ..input.customer
+            },
+            channel: input.channel.trim().to_owned(),
+            payment_method: input.payment_method.trim().to_owned(),
+            payment_link_id: input.payment_link_id.trim().to_owned(),
+            order_type: input.order_type.trim().to_owned(),
+            loyalty_points_used: input.loyalty_points_used,
+            referral_code: input.referral_code.trim().to_owned(),
+        };
+        violations.finish(checkout)
+    }
+}
+
+impl Cart {
+    /// Sum of line subtotals at the prices used (original prices when `original` is true), or
+    /// the payment-link amount of an item-less checkout.
+    pub fn subtotal(&self, original: bool) -> i64 {
+        if self.lines.is_empty() {
+            return self.subtotal_override;
+        }
+        self.lines
+            .iter()
+            .map(|l| l.price(original) * l.quantity)
+            .sum()
+    }
+
+    /// Units in the cart.
+    pub fn quantity(&self) -> i64 {
+        self.lines.iter().map(|l| l.quantity).sum()
+    }
+}
+
+impl Line {
+    /// Unit price used: the original when item promotions are removed.
+    pub fn price(&self, original: bool) -> i64 {
+        if original {
+            self.original_unit_price
+        } else {
+            self.unit_price
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(price: i64, quantity: i64) -> LineInput {
+        LineInput {
+            product_id: "p".into(),
+            unit_price: price,
+            quantity,
+            ..Default::default()
+        }
+    }
+
+    fn input(lines: Vec<LineInput>) -> CheckoutInput {
+        CheckoutInput {
+            currency: "INR".into(),
+            lines,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_the_cart_apis_example() {
+        let checkout = Checkout::parse(input(vec![line(79_900, 2)]), "checkout").unwrap();
+        assert_eq!(checkout.cart.subtotal(false), 159_800);
+        assert_eq!(checkout.cart.lines[0].original_unit_price, 79_900);
+        assert_eq!(checkout.cart.lines[0].line_id, "0");
+    }
+
+    #[test]
+    fn refuses_overflowing_and_negative_amounts() {
+        let error =
+            Checkout::parse(input(vec![line(i64::MAX, 2), line(-1, 0)]), "checkout").unwrap_err();
+        let fields: Vec<String> = error.violations.into_iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            [
+                "checkout.cart.items[0].quantity",
+                "checkout.cart.items[1].quantity",
+                "checkout.cart.items[1].unit_price"
+            ]
+        );
+        let mut bad_currency = input(vec![]);
+        bad_currency.currency = "??".into();
+        assert!(Checkout::parse(bad_currency, "checkout").is_err());
+    }
+}

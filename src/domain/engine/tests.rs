@@ -1,0 +1,500 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::domain::{
+    cart::{CheckoutInput, CustomerHistory, LineInput},
+    coupon::{Conditions, CouponRules, CustomerSegment, Limits, Stacking, Target},
+    Currency,
+};
+
+const NOW: Timestamp = Timestamp(1_800_000_000_000_000);
+
+fn coupon(code: &str, discount: DiscountRule) -> Coupon {
+    Coupon {
+        id: format!("cpn_{code}"),
+        code: Code::parse(code).unwrap(),
+        campaign_id: None,
+        active: true,
+        rules: CouponRules {
+            description: String::new(),
+            currency: Some(Currency::parse("INR").unwrap()),
+            discount,
+            target: Target::default(),
+            conditions: Conditions::default(),
+            limits: Limits::default(),
+            stacking: Stacking::default(),
+        },
+        usage: Usage::default(),
+        created_at: Timestamp(0),
+        updated_at: Timestamp(0),
+    }
+}
+
+fn line(product: &str, price: i64, quantity: i64) -> LineInput {
+    LineInput {
+        product_id: product.into(),
+        unit_price: price,
+        quantity,
+        ..Default::default()
+    }
+}
+
+fn checkout(lines: Vec<LineInput>) -> Checkout {
+    Checkout::parse(
+        CheckoutInput {
+            currency: "INR".into(),
+            lines,
+            ..Default::default()
+        },
+        "checkout",
+    )
+    .unwrap()
+}
+
+fn candidates(coupons: &[Coupon]) -> Vec<Candidate> {
+    coupons
+        .iter()
+        .map(|c| Candidate {
+            code: c.code.clone(),
+            coupon: Some(c.clone()),
+            ledger: LedgerView::default(),
+        })
+        .collect()
+}
+
+fn save200() -> Coupon {
+    let mut save = coupon("SAVE200", DiscountRule::FixedAmount { amount: 20_000 });
+    save.rules.conditions.min_subtotal = 149_900;
+    save
+}
+
+#[test]
+fn reproduces_the_cart_apis_example() {
+    // 2 x 799 = 1598, SAVE200 gives 200, total 1398, with the 200 on the line.
+    let priced = price(
+        &checkout(vec![line("12345", 79_900, 2)]),
+        candidates(&[save200()]),
+        NOW,
+    );
+    assert_eq!(priced.subtotal, 159_800);
+    assert_eq!(priced.item_discount, 20_000);
+    assert_eq!(priced.total, 139_800);
+    assert_eq!(priced.lines[0].coupon_discount, 20_000);
+    assert_eq!(priced.applied.len(), 1);
+}
+
+#[test]
+fn reports_every_failing_reason_with_the_missing_amount() {
+    let mut save = save200();
+    save.active = false;
+    save.rules.conditions.ends_at = Some(Timestamp(NOW.0 - 1));
+    let evaluation = evaluate(
+        &save,
+        &LedgerView::default(),
+        &checkout(vec![line("p", 100_000, 1)]),
+        NOW,
+    );
+    let codes: Vec<&str> = evaluation.reasons.iter().map(Reason::code).collect();
+    assert_eq!(
+        codes,
+        ["COUPON_INACTIVE", "COUPON_EXPIRED", "BELOW_MINIMUM_AMOUNT"]
+    );
+    assert!(matches!(
+        evaluation.reasons[2],
+        Reason::BelowMinimumAmount {
+            missing: 49_900,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn percentage_is_capped_and_rounded_half_up() {
+    let first20 = coupon(
+        "FIRST20",
+        DiscountRule::Percentage {
+            basis_points: 2_000,
+            max_discount: Some(50_000),
+        },
+    );
+    let small = price(
+        &checkout(vec![line("a", 79_900, 2)]),
+        candidates(std::slice::from_ref(&first20)),
+        NOW,
+    );
+    assert_eq!(small.item_discount, 31_960);
+    let big = price(
+        &checkout(vec![line("a", 500_000, 2)]),
+        candidates(&[first20]),
+        NOW,
+    );
+    assert_eq!(big.item_discount, 50_000, "capped");
+    let third = coupon(
+        "THIRD",
+        DiscountRule::Percentage {
+            basis_points: 3_333,
+            max_discount: None,
+        },
+    );
+    // 3 lines of 1: 33.33% of 3 = 0.9999 -> 1 (half-up), on the first line.
+    let priced = price(
+        &checkout(vec![line("a", 1, 1), line("b", 1, 1), line("c", 1, 1)]),
+        candidates(&[third]),
+        NOW,
+    );
+    assert_eq!(priced.item_discount, 1);
+    assert_eq!(
+        priced
+            .lines
+            .iter()
+            .map(|l| l.coupon_discount)
+            .collect::<Vec<_>>(),
+        [1, 0, 0]
+    );
+}
+
+#[test]
+fn buy_two_get_one_frees_the_cheapest_units() {
+    let b2g1 = coupon(
+        "B2G1",
+        DiscountRule::BuyGet {
+            buy: 2,
+            get: 1,
+            max_applications: 0,
+        },
+    );
+    let priced = price(
+        &checkout(vec![
+            line("shirt", 1_000, 2),
+            line("socks", 300, 2),
+            line("cap", 500, 2),
+        ]),
+        candidates(std::slice::from_ref(&b2g1)),
+        NOW,
+    );
+    // 6 units -> 2 groups -> the 2 cheapest units (socks) are free.
+    assert_eq!(priced.lines[1].free_units, 2);
+    assert_eq!(priced.item_discount, 600);
+    let short = evaluate(
+        &b2g1,
+        &LedgerView::default(),
+        &checkout(vec![line("shirt", 1_000, 2)]),
+        NOW,
+    );
+    assert_eq!(
+        short.reasons,
+        vec![Reason::BelowMinimumQuantity {
+            minimum: 3,
+            missing: 1
+        }]
+    );
+}
+
+#[test]
+fn exclusive_price_and_free_shipping() {
+    let mut cheap = coupon("FLAT99", DiscountRule::ExclusivePrice { unit_price: 9_900 });
+    cheap.rules.target.categories = vec!["tees".into()];
+    let mut tee = line("tee", 49_900, 2);
+    tee.categories = vec!["tees".into()];
+    let mut input = CheckoutInput {
+        currency: "INR".into(),
+        lines: vec![tee, line("mug", 20_000, 1)],
+        shipping: 4_900,
+        ..Default::default()
+    };
+    input.customer.history = CustomerHistory::New;
+    let checkout = Checkout::parse(input, "checkout").unwrap();
+    let mut free = coupon("FREEDEL", DiscountRule::FreeShipping { max_discount: None });
+    free.rules.stacking.stackable = true;
+    cheap.rules.stacking.stackable = true;
+    let priced = price(&checkout, candidates(&[cheap, free]), NOW);
+    assert_eq!(priced.lines[0].coupon_discount, 80_000);
+    assert_eq!(priced.lines[1].coupon_discount, 0, "not in the category");
+    assert!(priced.exclusive_price);
+    assert!(priced.free_delivery);
+    assert_eq!(priced.shipping_discount, 4_900);
+    assert_eq!(priced.total, 99_800 + 20_000 - 80_000);
+}
+
+#[test]
+fn an_exclusive_coupon_applies_alone_and_others_are_refused() {
+    let mut high = coupon("HIGH", DiscountRule::FixedAmount { amount: 100 });
+    high.rules.stacking.priority = 10;
+    let mut stack = coupon("STACK", DiscountRule::FixedAmount { amount: 50 });
+    stack.rules.stacking.stackable = true;
+    let priced = price(
+        &checkout(vec![line("a", 1_000, 1)]),
+        candidates(&[stack, high]),
+        NOW,
+    );
+    assert_eq!(priced.applied.len(), 1);
+    assert_eq!(priced.applied[0].coupon.code.as_str(), "HIGH");
+    assert_eq!(
+        priced.rejected[0].reasons,
+        vec![Reason::NotCombinable {
+            with: Code::parse("HIGH").unwrap()
+        }]
+    );
+}
+
+#[test]
+fn stacked_coupons_apply_on_what_remains() {
+    let mut fixed = coupon("A10", DiscountRule::FixedAmount { amount: 900 });
+    fixed.rules.stacking = Stacking {
+        stackable: true,
+        priority: 5,
+        ..Stacking::default()
+    };
+    let mut half = coupon(
+        "B50",
+        DiscountRule::Percentage {
+            basis_points: 5_000,
+            max_discount: None,
+        },
+    );
+    half.rules.stacking.stackable = true;
+    let priced = price(
+        &checkout(vec![line("a", 1_000, 1)]),
+        candidates(&[half, fixed]),
+        NOW,
+    );
+    // A10 first (priority 5): 900 off 1000; then 50% of the remaining 100.
+    assert_eq!(priced.item_discount, 950);
+    assert_eq!(priced.total, 50);
+}
+
+#[test]
+fn replacing_item_promotions_prices_from_original_prices() {
+    let mut promo = coupon(
+        "PROMO",
+        DiscountRule::Percentage {
+            basis_points: 1_000,
+            max_discount: None,
+        },
+    );
+    promo.rules.stacking.replaces_item_promotions = true;
+    promo.rules.stacking.removed_promotions_hint = "Item discounts are removed".into();
+    let mut discounted = line("a", 8_000, 1);
+    discounted.original_unit_price = 10_000;
+    let priced = price(&checkout(vec![discounted]), candidates(&[promo]), NOW);
+    assert!(priced.promotions_removed);
+    assert_eq!(priced.subtotal, 10_000);
+    assert_eq!(priced.item_discount, 1_000);
+    assert_eq!(priced.removed_promotions_hint, "Item discounts are removed");
+}
+
+#[test]
+fn limits_and_budget_refuse_or_cap() {
+    let mut limited = save200();
+    limited.rules.limits = Limits {
+        max_redemptions: Some(5),
+        max_redemptions_per_customer: Some(1),
+        budget: Some(30_000),
+    };
+    limited.usage = Usage {
+        redemptions: 5,
+        budget_used: 30_000,
+    };
+    let ledger = LedgerView {
+        usage: limited.usage,
+        customer_redemptions: 1,
+        customer_returning: Some(true),
+    };
+    let evaluation = evaluate(
+        &limited,
+        &ledger,
+        &checkout(vec![line("a", 200_000, 1)]),
+        NOW,
+    );
+    let codes: Vec<&str> = evaluation.reasons.iter().map(Reason::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "USAGE_LIMIT_REACHED",
+            "CUSTOMER_LIMIT_REACHED",
+            "BUDGET_EXHAUSTED"
+        ]
+    );
+
+    limited.usage = Usage {
+        redemptions: 1,
+        budget_used: 25_000,
+    };
+    let capped = evaluate(
+        &limited,
+        &LedgerView {
+            usage: limited.usage,
+            ..LedgerView::default()
+        },
+        &checkout(vec![line("a", 200_000, 1)]),
+        NOW,
+    );
+    assert!(capped.is_valid());
+    assert_eq!(
+        capped.benefit.total(),
+        5_000,
+        "only what is left of the budget"
+    );
+}
+
+#[test]
+fn customer_segments_follow_the_caller_then_the_ledger() {
+    let mut first = save200();
+    first.rules.conditions.min_subtotal = 0;
+    first.rules.conditions.customer_segment = CustomerSegment::New;
+    let cart = checkout(vec![line("a", 1_000, 1)]);
+    let returning = LedgerView {
+        customer_returning: Some(true),
+        ..LedgerView::default()
+    };
+    assert_eq!(
+        evaluate(&first, &returning, &cart, NOW).reasons,
+        vec![Reason::CustomerNotEligible {
+            segment: CustomerSegment::New
+        }]
+    );
+    let mut told_new = cart.clone();
+    told_new.customer.history = CustomerHistory::New;
+    assert!(
+        evaluate(&first, &returning, &told_new, NOW).is_valid(),
+        "the caller's word wins"
+    );
+    let unknown = LedgerView::default();
+    assert!(
+        !evaluate(&first, &unknown, &cart, NOW).is_valid(),
+        "an unknown customer is not new"
+    );
+}
+
+// === properties ===
+
+fn any_rule() -> impl Strategy<Value = DiscountRule> {
+    prop_oneof![
+        (1i64..5_000_000).prop_map(|amount| DiscountRule::FixedAmount { amount }),
+        (1u32..=10_000, proptest::option::of(1i64..1_000_000)).prop_map(
+            |(basis_points, max_discount)| DiscountRule::Percentage {
+                basis_points,
+                max_discount
+            }
+        ),
+        proptest::option::of(1i64..10_000)
+            .prop_map(|max_discount| DiscountRule::FreeShipping { max_discount }),
+        (1u32..4, 1u32..3, 0u32..3).prop_map(|(buy, get, max_applications)| DiscountRule::BuyGet {
+            buy,
+            get,
+            max_applications
+        }),
+        (0i64..200_000).prop_map(|unit_price| DiscountRule::ExclusivePrice { unit_price }),
+    ]
+}
+
+fn any_cart() -> impl Strategy<Value = Checkout> {
+    (
+        proptest::collection::vec((0i64..500_000, 0i64..200_000, 1i64..20, 0usize..3), 0..12),
+        0i64..50_000,
+        0i64..50_000,
+        0i64..5_000_000,
+    )
+        .prop_map(|(lines, shipping, tax, amount)| {
+            let lines = lines
+                .into_iter()
+                .enumerate()
+                .map(|(i, (price, markup, quantity, category))| LineInput {
+                    product_id: format!("p{i}"),
+                    categories: vec![format!("c{category}")],
+                    unit_price: price,
+                    original_unit_price: price + markup,
+                    quantity,
+                    ..Default::default()
+                })
+                .collect();
+            Checkout::parse(
+                CheckoutInput {
+                    currency: "INR".into(),
+                    lines,
+                    shipping,
+                    tax,
+                    subtotal_override: amount,
+                    ..Default::default()
+                },
+                "checkout",
+            )
+            .unwrap()
+        })
+}
+
+fn any_coupons() -> impl Strategy<Value = Vec<Coupon>> {
+    proptest::collection::vec(
+        (
+            any_rule(),
+            any::<bool>(),
+            -2i32..3,
+            any::<bool>(),
+            proptest::option::of(0usize..3),
+            proptest::option::of(1i64..100_000),
+        ),
+        1..4,
+    )
+    .prop_map(|specs| {
+        specs
+            .into_iter()
+            .enumerate()
+            .map(
+                |(i, (rule, stackable, priority, replaces, category, budget))| {
+                    let mut c = coupon(&format!("C{i}"), rule);
+                    c.rules.stacking = Stacking {
+                        stackable,
+                        priority,
+                        replaces_item_promotions: replaces,
+                        ..Stacking::default()
+                    };
+                    c.rules.target.categories =
+                        category.map(|n| vec![format!("c{n}")]).unwrap_or_default();
+                    c.rules.limits.budget = budget;
+                    c
+                },
+            )
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn pricing_is_exact_and_never_negative(checkout in any_cart(), coupons in any_coupons()) {
+        let priced = price(&checkout, candidates(&coupons), NOW);
+        let line_sum: i64 = priced.lines.iter().map(|l| l.coupon_discount).sum();
+        let order_discounts: i64 = priced.applied.iter().map(|a| a.benefit.order_discount).sum();
+        prop_assert_eq!(line_sum + order_discounts, priced.item_discount);
+        for line in &priced.lines {
+            prop_assert!(line.coupon_discount >= 0 && line.total >= 0, "{:?}", line);
+            prop_assert_eq!(line.total, line.subtotal - line.coupon_discount);
+        }
+        prop_assert!(priced.shipping_discount >= 0 && priced.shipping_discount <= priced.shipping);
+        prop_assert!(priced.item_discount <= priced.subtotal);
+        prop_assert!(priced.total >= 0);
+        prop_assert_eq!(
+            priced.total,
+            priced.subtotal - priced.item_discount + priced.shipping - priced.shipping_discount + priced.tax
+        );
+        for applied in &priced.applied {
+            let rules = &applied.coupon.rules;
+            if let DiscountRule::Percentage { max_discount: Some(cap), .. } = rules.discount {
+                prop_assert!(applied.benefit.total() <= cap);
+            }
+            if let Some(budget) = rules.limits.budget {
+                prop_assert!(applied.benefit.total() <= budget);
+            }
+        }
+    }
+
+    #[test]
+    fn pricing_is_deterministic(checkout in any_cart(), coupons in any_coupons()) {
+        let mut reversed = coupons.clone();
+        reversed.reverse();
+        let first = price(&checkout, candidates(&coupons), NOW);
+        let again = price(&checkout, candidates(&reversed), NOW);
+        prop_assert_eq!(&first.lines, &again.lines);
+        prop_assert_eq!(first.total, again.total);
+        prop_assert_eq!(first.applied.len(), again.applied.len());
+    }
+}
