@@ -80,6 +80,11 @@ impl Application {
         self.local_addr
     }
 
+    /// The server's store (its pool and statement count).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The demo API key, when demo mode seeded or found the demo tenant.
     pub fn demo_key(&self) -> Option<&str> {
         self.demo_key.as_deref()
@@ -110,7 +115,7 @@ impl Application {
 
         let auth = Authenticator::new(store.clone());
         let max = settings.max_message_bytes;
-        let coupons = CouponServiceServer::new(CouponApi::new(auth.clone()))
+        let coupons = CouponServiceServer::new(CouponApi::new(auth.clone(), store.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
         let vouchers = VoucherServiceServer::new(VoucherApi::new(auth.clone(), store.clone()))

@@ -8,6 +8,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_tenants_and_coupons;
 mod m20261121_000002_voucher_stock_and_credits;
+mod m20261121_000003_redemption_ledger;
+mod m20261121_000004_campaigns;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -18,6 +20,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_tenants_and_coupons::Migration),
             Box::new(m20261121_000002_voucher_stock_and_credits::Migration),
+            Box::new(m20261121_000003_redemption_ledger::Migration),
+            Box::new(m20261121_000004_campaigns::Migration),
         ]
     }
 }

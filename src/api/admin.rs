@@ -12,7 +12,11 @@ use super::{
 };
 use crate::{
     domain::{
-        coupon::NewCoupon, pin::PinKey, product::SealedPin, Code, InvalidInput, Scope, Violations,
+        campaign::{Campaign, CodePattern, MAX_CODES_PER_CALL},
+        coupon::NewCoupon,
+        pin::PinKey,
+        product::SealedPin,
+        Code, InvalidInput, Scope, Violations,
     },
     pb::{self, admin_service_server::AdminService},
     store::{coupons::CouponFilter, Store},
@@ -279,16 +283,74 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
-        self.admin(&request).await?;
-        Err(ApiError::Unimplemented("CreateCampaign (the rules engine issue)").into())
+        let caller = self.admin(&request).await?;
+        let campaign = request
+            .into_inner()
+            .campaign
+            .ok_or_else(|| ApiError::from(InvalidInput::field("campaign", "is required")))?;
+        let mut violations = Violations::new();
+        let name = campaign.name.trim();
+        violations.require(!name.is_empty(), "campaign.name", "is required");
+        let template = campaign.template.unwrap_or_default();
+        let mut template_violations = Violations::new();
+        let rules = convert::coupon::rules_from_pb(&template, &mut template_violations);
+        rules.check("coupon", &mut template_violations);
+        violations.absorb(template_violations, "coupon", "campaign.template");
+        let pattern = campaign.code_pattern.unwrap_or_default();
+        let pattern = CodePattern::parse(
+            &pattern.prefix,
+            pattern.length,
+            &pattern.charset,
+            &mut violations,
+        );
+        violations.finish(()).map_err(ApiError::from)?;
+        let created = self
+            .store
+            .insert_campaign(&caller.tenant, name, &rules, &pattern)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(campaign_to_pb(&created)))
     }
 
     async fn generate_codes(
         &self,
         request: Request<pb::GenerateCodesRequest>,
     ) -> Result<Response<pb::GenerateCodesResponse>, Status> {
-        self.admin(&request).await?;
-        Err(ApiError::Unimplemented("GenerateCodes (the rules engine issue)").into())
+        let caller = self.admin(&request).await?;
+        let request = request.into_inner();
+        let id = request.campaign_id.trim();
+        let mut violations = Violations::new();
+        violations.require(!id.is_empty(), "campaign_id", "is required");
+        let count = usize::try_from(request.count).unwrap_or(0);
+        violations.require(
+            (1..=MAX_CODES_PER_CALL).contains(&count),
+            "count",
+            "must be from 1 to 100000",
+        );
+        violations.finish(()).map_err(ApiError::from)?;
+        let campaign = self
+            .store
+            .get_campaign(&caller.tenant, id)
+            .await
+            .about("campaign", id, "")?;
+        // Keep the pattern's space far larger than its codes, so drawing stays fast and codes
+        // stay hard to guess.
+        let wanted = (campaign.code_count as u128 + count as u128) * 1_000;
+        if campaign.pattern.capacity() < wanted {
+            return Err(ApiError::from(InvalidInput::field(
+                "count",
+                "the campaign's code pattern is too short for that many unique codes",
+            ))
+            .into());
+        }
+        let codes = self
+            .store
+            .generate_codes(&caller.tenant, &campaign, count)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::GenerateCodesResponse {
+            codes: codes.into_iter().map(|c| c.to_string()).collect(),
+        }))
     }
 
     async fn create_product(
@@ -399,5 +461,20 @@ impl AdminService for AdminApi {
             entries: page.items.iter().map(credit_entry_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
         }))
+    }
+}
+
+fn campaign_to_pb(campaign: &Campaign) -> pb::Campaign {
+    pb::Campaign {
+        id: campaign.id.clone(),
+        name: campaign.name.clone(),
+        template: Some(convert::coupon::rules_to_pb(&campaign.rules)),
+        code_pattern: Some(pb::CodePattern {
+            prefix: campaign.pattern.prefix.clone(),
+            length: campaign.pattern.length as i32,
+            charset: campaign.pattern.charset.iter().collect(),
+        }),
+        code_count: campaign.code_count,
+        create_time: Some(convert::timestamp_to_pb(campaign.created_at)),
     }
 }

@@ -1,26 +1,84 @@
-//! CouponService: authentication is in place for every RPC; the rules engine, the redemption
-//! ledger and the event stream land with their own issues and answer UNIMPLEMENTED until then.
+//! CouponService. Validate, Apply and ListApplicable read each request's coupons with their ledger
+//! view in one statement, then let the domain engine decide. The redemption ledger and the event
+//! stream land with their own issues and answer UNIMPLEMENTED until then.
 
-use std::pin::Pin;
+use std::{collections::HashMap, pin::Pin};
 
+use sha2::{Digest, Sha256};
 use tokio_stream::Stream;
-use tonic::{Request, Response, Status};
+use tonic::{metadata::MetadataMap, Request, Response, Status};
 
-use super::{ApiError, Authenticator};
-use crate::{
-    domain::Scope,
-    pb::{self, coupon_service_server::CouponService},
+use super::{
+    convert::checkout::{checkout_from_pb, priced_cart_to_pb, validation_to_pb},
+    paging::{page_size, PageTokens},
+    ApiError, Authenticator, Caller,
 };
+use crate::{
+    domain::{
+        cart::Checkout,
+        coupon::Coupon,
+        engine::{self, Candidate, LedgerView, Reason},
+        messages::{unlock_hint, Locale},
+        Code, InvalidInput, Scope, Timestamp,
+    },
+    pb::{self, coupon_service_server::CouponService},
+    store::Store,
+};
+
+/// Most codes one request may name.
+const MAX_CODES: usize = 20;
+const DEFAULT_PAGE: u64 = 20;
+const MAX_PAGE: u64 = 100;
+const DEFAULT_NEAR_MISSES: usize = 3;
+const MAX_NEAR_MISSES: usize = 20;
 
 /// The CouponService handlers.
 #[derive(Clone, Debug)]
 pub struct CouponApi {
     auth: Authenticator,
+    store: Store,
+}
+
+/// A code as requested: parsed, or kept as typed when it cannot be a code (then it is simply
+/// not found, as a customer's typo should be).
+enum Requested {
+    Code(Code),
+    Unknown(String),
+}
+
+impl Requested {
+    fn text(&self) -> &str {
+        match self {
+            Requested::Code(code) => code.as_str(),
+            Requested::Unknown(text) => text,
+        }
+    }
+}
+
+fn requested_codes(raw: &[String]) -> Result<Vec<Requested>, InvalidInput> {
+    if raw.is_empty() || raw.len() > MAX_CODES {
+        return Err(InvalidInput::field("codes", "name 1 to 20 codes"));
+    }
+    Ok(raw
+        .iter()
+        .map(|text| match Code::parse(text) {
+            Ok(code) => Requested::Code(code),
+            Err(_) => Requested::Unknown(text.trim().to_uppercase()),
+        })
+        .collect())
+}
+
+fn locale(metadata: &MetadataMap) -> Locale {
+    metadata
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .map(Locale::from_accept_language)
+        .unwrap_or_default()
 }
 
 impl CouponApi {
-    pub fn new(auth: Authenticator) -> Self {
-        Self { auth }
+    pub fn new(auth: Authenticator, store: Store) -> Self {
+        Self { auth, store }
     }
 
     /// Authenticates, then reports that `rpc` has not landed yet.
@@ -33,6 +91,213 @@ impl CouponApi {
         self.auth.authenticate(request.metadata(), scope).await?;
         Err(ApiError::Unimplemented(rpc).into())
     }
+
+    /// The requested codes' coupons with their ledger views, in one statement.
+    async fn load(
+        &self,
+        caller: &Caller,
+        requested: &[Requested],
+        checkout: &Checkout,
+    ) -> Result<HashMap<String, (Coupon, LedgerView)>, ApiError> {
+        let mut codes: Vec<Code> = requested
+            .iter()
+            .filter_map(|r| match r {
+                Requested::Code(code) => Some(code.clone()),
+                Requested::Unknown(_) => None,
+            })
+            .collect();
+        codes.sort();
+        codes.dedup();
+        let customer = checkout.customer.ledger_key();
+        let found = self
+            .store
+            .coupons_with_ledger(&caller.tenant, &codes, customer.as_deref())
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|(coupon, ledger)| (coupon.code.to_string(), (coupon, ledger)))
+            .collect())
+    }
+
+    async fn validate_codes(
+        &self,
+        caller: &Caller,
+        request: pb::ValidateRequest,
+        locale: Locale,
+    ) -> Result<pb::ValidateResponse, ApiError> {
+        let requested = requested_codes(&request.codes)?;
+        let checkout = checkout_from_pb(request.checkout)?;
+        let found = self.load(caller, &requested, &checkout).await?;
+        let now = Timestamp::now();
+        let results: Vec<pb::CodeValidation> = requested
+            .iter()
+            .map(|r| match found.get(r.text()) {
+                None => validation_to_pb(r.text(), None, 0, &[Reason::CouponNotFound], locale),
+                Some((coupon, ledger)) => {
+                    let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
+                    validation_to_pb(
+                        r.text(),
+                        Some(coupon),
+                        evaluation.benefit.total(),
+                        &evaluation.reasons,
+                        locale,
+                    )
+                }
+            })
+            .collect();
+        Ok(pb::ValidateResponse {
+            valid: results.iter().all(|r| r.valid),
+            results,
+        })
+    }
+
+    async fn apply_codes(
+        &self,
+        caller: &Caller,
+        request: pb::ApplyRequest,
+        locale: Locale,
+    ) -> Result<pb::ApplyResponse, ApiError> {
+        let requested = requested_codes(&request.codes)?;
+        let checkout = checkout_from_pb(request.checkout)?;
+        let mut found = self.load(caller, &requested, &checkout).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates = Vec::new();
+        let mut untypeable = Vec::new();
+        for r in requested
+            .iter()
+            .filter(|r| seen.insert(r.text().to_owned()))
+        {
+            match r {
+                Requested::Code(code) => {
+                    let entry = found.remove(code.as_str());
+                    candidates.push(Candidate {
+                        code: code.clone(),
+                        ledger: entry.as_ref().map(|(_, l)| *l).unwrap_or_default(),
+                        coupon: entry.map(|(c, _)| c),
+                    });
+                }
+                Requested::Unknown(text) => untypeable.push(text.clone()),
+            }
+        }
+        let priced = engine::price(&checkout, candidates, Timestamp::now());
+        let mut cart = priced_cart_to_pb(&priced, checkout.cart.currency.code(), locale);
+        cart.rejected.extend(
+            untypeable
+                .iter()
+                .map(|text| validation_to_pb(text, None, 0, &[Reason::CouponNotFound], locale)),
+        );
+        Ok(pb::ApplyResponse { cart: Some(cart) })
+    }
+
+    async fn list_applicable_coupons(
+        &self,
+        caller: &Caller,
+        request: pb::ListApplicableRequest,
+        locale: Locale,
+    ) -> Result<pb::ListApplicableResponse, ApiError> {
+        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let near_miss_limit = match request.near_miss_limit {
+            n if n < 0 => {
+                return Err(InvalidInput::field("near_miss_limit", "must not be negative").into())
+            }
+            0 => DEFAULT_NEAR_MISSES,
+            n => (n as usize).min(MAX_NEAR_MISSES),
+        };
+        // The page token is bound to this exact checkout, since the ranking depends on it.
+        let fingerprint = hex::encode(Sha256::digest(prost::Message::encode_to_vec(
+            request
+                .checkout
+                .as_ref()
+                .unwrap_or(&pb::Checkout::default()),
+        )));
+        let tokens = PageTokens::new(&caller.tenant, &format!("applicable {fingerprint}"));
+        let offset: usize = match tokens.decode(&request.page_token)? {
+            None => 0,
+            Some(position) => position.parse().map_err(|_| {
+                InvalidInput::field("page_token", "is not a token from this listing")
+            })?,
+        };
+        let checkout = checkout_from_pb(request.checkout)?;
+        let customer = checkout.customer.ledger_key();
+        let coupons = self
+            .store
+            .public_coupons_with_ledger(&caller.tenant, customer.as_deref())
+            .await?;
+        let now = Timestamp::now();
+        let mut applicable = Vec::new();
+        let mut near = Vec::new();
+        for (coupon, ledger) in &coupons {
+            let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
+            let discount = evaluation.benefit.total();
+            if evaluation.is_valid() {
+                applicable.push((discount, coupon, evaluation));
+            } else if let Some((amount, quantity)) = only_short_of_minimums(&evaluation.reasons) {
+                near.push((amount, quantity, coupon, evaluation));
+            }
+        }
+        applicable.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.code.cmp(&b.1.code)));
+        near.sort_by(|a, b| (a.0, a.1, &a.2.code).cmp(&(b.0, b.1, &b.2.code)));
+        let end = (offset + limit as usize).min(applicable.len());
+        let page = applicable.get(offset..end).unwrap_or_default();
+        let currency = checkout.cart.currency;
+        Ok(pb::ListApplicableResponse {
+            coupons: page
+                .iter()
+                .map(|(discount, coupon, e)| pb::ApplicableCoupon {
+                    validation: Some(validation_to_pb(
+                        coupon.code.as_str(),
+                        Some(coupon),
+                        *discount,
+                        &e.reasons,
+                        locale,
+                    )),
+                })
+                .collect(),
+            next_page_token: tokens.encode((end < applicable.len()).then(|| end.to_string())),
+            near_misses: near
+                .iter()
+                .take(near_miss_limit)
+                .map(|(amount, quantity, coupon, e)| pb::NearMiss {
+                    validation: Some(validation_to_pb(
+                        coupon.code.as_str(),
+                        Some(coupon),
+                        e.benefit.total(),
+                        &e.reasons,
+                        locale,
+                    )),
+                    missing_amount: *amount,
+                    missing_quantity: *quantity,
+                    hint: if *amount > 0 {
+                        unlock_hint(&coupon.code, *amount, currency, locale)
+                    } else {
+                        unlock_hint_units(&coupon.code, *quantity, locale)
+                    },
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The missing amount and units when the only reasons are minimums the cart falls short of.
+fn only_short_of_minimums(reasons: &[Reason]) -> Option<(i64, i64)> {
+    let mut missing = (0, 0);
+    for reason in reasons {
+        match reason {
+            Reason::BelowMinimumAmount {
+                missing: amount, ..
+            } => missing.0 = *amount,
+            Reason::BelowMinimumQuantity { missing: units, .. } => missing.1 = *units,
+            _ => return None,
+        }
+    }
+    Some(missing)
+}
+
+fn unlock_hint_units(code: &Code, units: i64, locale: Locale) -> String {
+    match locale {
+        Locale::En => format!("Add {units} more item(s) to unlock {code}"),
+        Locale::Id => format!("Tambah {units} produk lagi untuk memakai {code}"),
+    }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RedemptionEvent, Status>> + Send>>;
@@ -43,21 +308,45 @@ impl CouponService for CouponApi {
         &self,
         request: Request<pb::ValidateRequest>,
     ) -> Result<Response<pb::ValidateResponse>, Status> {
-        self.not_yet(&request, Scope::Read, "Validate").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Read)
+            .await?;
+        let locale = locale(request.metadata());
+        Ok(Response::new(
+            self.validate_codes(&caller, request.into_inner(), locale)
+                .await?,
+        ))
     }
 
     async fn apply(
         &self,
         request: Request<pb::ApplyRequest>,
     ) -> Result<Response<pb::ApplyResponse>, Status> {
-        self.not_yet(&request, Scope::Read, "Apply").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Read)
+            .await?;
+        let locale = locale(request.metadata());
+        Ok(Response::new(
+            self.apply_codes(&caller, request.into_inner(), locale)
+                .await?,
+        ))
     }
 
     async fn list_applicable(
         &self,
         request: Request<pb::ListApplicableRequest>,
     ) -> Result<Response<pb::ListApplicableResponse>, Status> {
-        self.not_yet(&request, Scope::Read, "ListApplicable").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Read)
+            .await?;
+        let locale = locale(request.metadata());
+        Ok(Response::new(
+            self.list_applicable_coupons(&caller, request.into_inner(), locale)
+                .await?,
+        ))
     }
 
     async fn redeem(

@@ -61,6 +61,19 @@ pub struct Customer {
     pub history: CustomerHistory,
 }
 
+impl Customer {
+    /// The key the ledger knows the customer by: the id, else the e-mail; `None` when anonymous.
+    pub fn ledger_key(&self) -> Option<String> {
+        if !self.id.is_empty() {
+            Some(self.id.clone())
+        } else if !self.email.is_empty() {
+            Some(format!("email:{}", self.email))
+        } else {
+            None
+        }
+    }
+}
+
 /// One checked line. `unit_price * quantity` fits in an i64, and so does every sum of lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {

@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no tonic, no SeaORM. Everything here is unit-testable.
 
 pub mod api_key;
+pub mod campaign;
 pub mod cart;
 pub mod code;
 pub mod coupon;

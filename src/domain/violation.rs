@@ -89,6 +89,18 @@ impl Violations {
         self.found.is_empty()
     }
 
+    /// Takes over `other`'s violations, renaming the field prefix `from` to `to` (so rules checked
+    /// as `coupon.*` are reported as `campaign.template.*`).
+    pub fn absorb(&mut self, other: Violations, from: &str, to: &str) {
+        for violation in other.found {
+            let field = match violation.field.strip_prefix(from) {
+                Some(rest) => format!("{to}{rest}"),
+                None => violation.field,
+            };
+            self.add(field, violation.description);
+        }
+    }
+
     /// Every violation recorded, as an error.
     pub fn into_error(self) -> InvalidInput {
         InvalidInput {

@@ -155,7 +155,7 @@ fn encode_rules(rules: &CouponRules) -> Result<String, StoreError> {
     serde_json::to_string(rules).map_err(|e| StoreError::Corrupt(format!("coupon rules: {e}")))
 }
 
-fn decode(model: coupon::Model) -> Result<Coupon, StoreError> {
+pub(super) fn decode(model: coupon::Model) -> Result<Coupon, StoreError> {
     let rules: CouponRules = serde_json::from_str(&model.rules)
         .map_err(|e| StoreError::Corrupt(format!("coupon {} rules: {e}", model.id)))?;
     let code = Code::parse(&model.code)

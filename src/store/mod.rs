@@ -1,6 +1,8 @@
 //! Persistence: SeaORM entities and repositories. Transactions, locking and the outbox live here;
 //! callers get domain types and [`StoreError`], never entities or `DbErr`.
 
+pub mod campaigns;
+mod candidates;
 pub mod coupons;
 pub mod credits;
 mod entities;
@@ -9,7 +11,14 @@ pub mod pins;
 pub mod products;
 pub mod tenants;
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
@@ -29,6 +38,7 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    statements: Arc<AtomicU64>,
 }
 
 /// One page of a keyset-paginated listing: `next_after` is the last key when more may follow.
@@ -75,10 +85,15 @@ impl Store {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
-        let db = Database::connect(options)
+        let mut db = Database::connect(options)
             .await
             .map_err(StoreError::from_connect)?;
-        Ok(Self { db })
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        Ok(Self { db, statements })
     }
 
     /// Runs every pending migration.
@@ -91,6 +106,11 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(StoreError::from)
+    }
+
+    /// Statements this pool has executed: each one is a database round trip.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Which database this is.

@@ -7,5 +7,6 @@ mod admin_coupons;
 mod admin_validation;
 mod auth;
 mod credits_and_pins;
+mod engine;
 mod lifecycle;
 mod tenancy;

@@ -108,6 +108,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub channel: Channel,
     pub store: Store,
+    /// The server's own pool, to count the statements a call makes.
+    pub server_store: Store,
     pub database_url: String,
     /// Bearer token of tenant "acme" with every scope.
     pub token: String,
@@ -130,6 +132,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
     let database_url = settings.database.database_url.clone();
     let app = Application::build(settings).await.expect("server builds");
     let addr = app.local_addr();
+    let server_store = app.store().clone();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         stopped.await.ok();
@@ -146,6 +149,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
         addr,
         channel,
         store,
+        server_store,
         database_url,
         token: String::new(),
         pin_key: PinKey::from_base64(TEST_PIN_KEY).expect("pin key"),

@@ -256,10 +256,24 @@ fn stacking_from_pb(stacking: Option<&pb::Stacking>) -> Stacking {
 
 /// A stored coupon as its proto message.
 pub fn coupon_to_pb(coupon: &Coupon) -> pb::Coupon {
-    let rules = &coupon.rules;
     pb::Coupon {
         id: coupon.id.clone(),
         code: coupon.code.to_string(),
+        active: Some(coupon.active),
+        campaign_id: coupon.campaign_id.clone().unwrap_or_default(),
+        usage: Some(pb::Usage {
+            redemptions: coupon.usage.redemptions,
+            budget_used: coupon.usage.budget_used,
+        }),
+        create_time: Some(timestamp_to_pb(coupon.created_at)),
+        update_time: Some(timestamp_to_pb(coupon.updated_at)),
+        ..rules_to_pb(&coupon.rules)
+    }
+}
+
+/// Rules as a proto coupon without identity (a campaign's template).
+pub fn rules_to_pb(rules: &CouponRules) -> pb::Coupon {
+    pb::Coupon {
         description: rules.description.clone(),
         currency: rules
             .currency
@@ -279,14 +293,7 @@ pub fn coupon_to_pb(coupon: &Coupon) -> pb::Coupon {
             replaces_item_promotions: rules.stacking.replaces_item_promotions,
             removed_promotions_hint: rules.stacking.removed_promotions_hint.clone(),
         }),
-        active: Some(coupon.active),
-        campaign_id: coupon.campaign_id.clone().unwrap_or_default(),
-        usage: Some(pb::Usage {
-            redemptions: coupon.usage.redemptions,
-            budget_used: coupon.usage.budget_used,
-        }),
-        create_time: Some(timestamp_to_pb(coupon.created_at)),
-        update_time: Some(timestamp_to_pb(coupon.updated_at)),
+        ..pb::Coupon::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! SeaORM entities. They never leave `store/`: repositories turn them into domain types.
 
 pub mod api_key;
+pub mod campaign;
 pub mod coupon;
 pub mod credit_balance;
 pub mod credit_entry;

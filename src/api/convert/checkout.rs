@@ -1,0 +1,177 @@
+//! Checkouts in, priced carts and validations out.
+
+use super::coupon::{conditions_to_pb, discount_to_pb, segment_to_pb};
+use crate::{
+    domain::{
+        cart::{Checkout, CheckoutInput, Customer, CustomerHistory, LineInput},
+        coupon::{Conditions, Coupon},
+        engine::{PricedCart, Reason},
+        messages::{applied_message, reason_message, Locale},
+        InvalidInput,
+    },
+    pb,
+};
+
+/// A request's checkout, checked; problems are reported under `checkout.`.
+pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, InvalidInput> {
+    let checkout = checkout.ok_or_else(|| InvalidInput::field("checkout", "is required"))?;
+    let cart = checkout
+        .cart
+        .ok_or_else(|| InvalidInput::field("checkout.cart", "is required"))?;
+    let customer = checkout.customer.unwrap_or_default();
+    let history = match pb::CustomerHistory::try_from(customer.history) {
+        Ok(pb::CustomerHistory::New) => CustomerHistory::New,
+        Ok(pb::CustomerHistory::Returning) => CustomerHistory::Returning,
+        Ok(pb::CustomerHistory::Unspecified) => CustomerHistory::Unknown,
+        Err(_) => {
+            return Err(InvalidInput::field(
+                "checkout.customer.history",
+                "unknown value",
+            ))
+        }
+    };
+    let input = CheckoutInput {
+        currency: cart.currency,
+        lines: cart
+            .items
+            .into_iter()
+            .map(|item| LineInput {
+                line_id: item.line_id,
+                product_id: item.product_id,
+                sku: item.sku,
+                name: item.name,
+                categories: item.categories,
+                unit_price: item.unit_price,
+                original_unit_price: item.original_unit_price,
+                quantity: item.quantity,
+                metadata: item.metadata.into_iter().collect(),
+            })
+            .collect(),
+        shipping: cart.shipping,
+        tax: cart.tax,
+        metadata: cart.metadata.into_iter().collect(),
+        subtotal_override: cart.subtotal_override,
+        customer: Customer {
+            id: customer.id,
+            email: customer.email,
+            phone: customer.phone,
+            phone_verified: customer.phone_verified,
+            history,
+        },
+        channel: checkout.channel,
+        payment_method: checkout.payment_method,
+        payment_link_id: checkout.payment_link_id,
+        order_type: checkout.order_type,
+        loyalty_points_used: checkout.loyalty_points_used,
+        referral_code: checkout.referral_code,
+    };
+    Checkout::parse(input, "checkout")
+}
+
+/// A reason as a rejection in the caller's language.
+pub fn rejection_to_pb(reason: &Reason, locale: Locale) -> pb::Rejection {
+    pb::Rejection {
+        reason: reason.code().to_owned(),
+        message: reason_message(reason, locale),
+        metadata: reason.metadata().into_iter().collect(),
+    }
+}
+
+/// The public face of a coupon.
+pub fn summary_to_pb(coupon: &Coupon) -> pb::CouponSummary {
+    let rules = &coupon.rules;
+    let c = &rules.conditions;
+    pb::CouponSummary {
+        id: coupon.id.clone(),
+        code: coupon.code.to_string(),
+        description: rules.description.clone(),
+        discount: Some(discount_to_pb(&rules.discount)),
+        currency: rules
+            .currency
+            .map(|c| c.code().to_owned())
+            .unwrap_or_default(),
+        min_subtotal: c.min_subtotal,
+        min_quantity: c.min_quantity,
+        customer_segment: segment_to_pb(c.customer_segment) as i32,
+        validity: Some(conditions_to_pb(&Conditions {
+            starts_at: c.starts_at,
+            ends_at: c.ends_at,
+            ..Conditions::default()
+        })),
+    }
+}
+
+/// One code's validation.
+pub fn validation_to_pb(
+    code: &str,
+    coupon: Option<&Coupon>,
+    discount: i64,
+    reasons: &[Reason],
+    locale: Locale,
+) -> pb::CodeValidation {
+    pb::CodeValidation {
+        code: code.to_owned(),
+        valid: reasons.is_empty(),
+        coupon: coupon.map(summary_to_pb),
+        discount,
+        rejections: reasons.iter().map(|r| rejection_to_pb(r, locale)).collect(),
+    }
+}
+
+/// A priced cart.
+pub fn priced_cart_to_pb(priced: &PricedCart, currency: &str, locale: Locale) -> pb::PricedCart {
+    pb::PricedCart {
+        currency: currency.to_owned(),
+        lines: priced
+            .lines
+            .iter()
+            .map(|l| pb::PricedLine {
+                line_id: l.line_id.clone(),
+                product_id: l.product_id.clone(),
+                unit_price: l.unit_price,
+                quantity: l.quantity,
+                subtotal: l.subtotal,
+                coupon_discount: l.coupon_discount,
+                free_units: l.free_units,
+                total: l.total,
+            })
+            .collect(),
+        subtotal: priced.subtotal,
+        item_discount: priced.item_discount,
+        shipping: priced.shipping,
+        shipping_discount: priced.shipping_discount,
+        tax: priced.tax,
+        total: priced.total,
+        discount: priced.item_discount + priced.shipping_discount,
+        free_delivery: priced.free_delivery,
+        exclusive_price: priced.exclusive_price,
+        referral: priced.referral,
+        payment_methods: priced.payment_methods.clone(),
+        promotions_removed: priced.promotions_removed,
+        removed_promotions_hint: priced.removed_promotions_hint.clone(),
+        applied: priced
+            .applied
+            .iter()
+            .map(|a| pb::AppliedCoupon {
+                coupon_id: a.coupon.id.clone(),
+                code: a.coupon.code.to_string(),
+                item_discount: a.benefit.item_discount(),
+                shipping_discount: a.benefit.shipping_discount,
+                message: applied_message(locale).to_owned(),
+            })
+            .collect(),
+        rejected: priced
+            .rejected
+            .iter()
+            .map(|r| {
+                validation_to_pb(
+                    r.code.as_str(),
+                    r.coupon.as_ref(),
+                    r.discount,
+                    &r.reasons,
+                    locale,
+                )
+            })
+            .collect(),
+    }
+}
