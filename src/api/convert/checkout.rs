@@ -93,11 +93,14 @@ pub fn summary_to_pb(coupon: &Coupon) -> pb::CouponSummary {
         min_subtotal: c.min_subtotal,
         min_quantity: c.min_quantity,
         customer_segment: segment_to_pb(c.customer_segment) as i32,
-        validity: Some(conditions_to_pb(&Conditions {
-            starts_at: c.starts_at,
-            ends_at: c.ends_at,
-            ..Conditions::default()
-        })),
+        validity: Some(pb::Conditions {
+            customer_segment: pb::CustomerSegment::Unspecified as i32,
+            ..conditions_to_pb(&Conditions {
+                starts_at: c.starts_at,
+                ends_at: c.ends_at,
+                ..Conditions::default()
+            })
+        }),
     }
 }
 
