@@ -108,6 +108,12 @@ pub struct ServeSettings {
     /// Longest time any call may run; a shorter `grpc-timeout` from the caller wins.
     #[arg(long, env = "COUPON_MAX_CALL_DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub max_call_duration: Duration,
+    /// How long a pending redemption holds usage unless confirmed; a request may say otherwise.
+    #[arg(long, env = "COUPON_RESERVATION_TTL", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub reservation_ttl: Duration,
+    /// How often expired reservations are looked for and released.
+    #[arg(long, env = "COUPON_EXPIRY_SWEEP_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub expiry_sweep_interval: Duration,
     /// Base64 of the 32-byte AES-256 key that seals PINs (from a Kubernetes Secret).
     #[arg(long, env = "COUPON_PIN_KEY", hide_env_values = true)]
     pub pin_key: Option<String>,

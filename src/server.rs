@@ -115,9 +115,13 @@ impl Application {
 
         let auth = Authenticator::new(store.clone());
         let max = settings.max_message_bytes;
-        let coupons = CouponServiceServer::new(CouponApi::new(auth.clone(), store.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+        let coupons = CouponServiceServer::new(CouponApi::new(
+            auth.clone(),
+            store.clone(),
+            settings.reservation_ttl,
+        ))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
         let vouchers = VoucherServiceServer::new(VoucherApi::new(auth.clone(), store.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
@@ -138,6 +142,13 @@ impl Application {
             ))
             .into_inner();
 
+        let (stop_sweeping, sweeping_stopped) = oneshot::channel::<()>();
+        let sweeper = tokio::spawn(sweep_expired_reservations(
+            store.clone(),
+            settings.expiry_sweep_interval,
+            sweeping_stopped,
+        ));
+
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let server = Server::builder()
             // Caps every call; a shorter grpc-timeout from the caller wins.
@@ -156,6 +167,8 @@ impl Application {
 
         tokio::select! {
             finished = &mut server => {
+                stop_sweeping.send(()).ok();
+                sweeper.await.ok();
                 store.close().await;
                 return finished.context("server task failed")?.context("server failed");
             }
@@ -164,6 +177,7 @@ impl Application {
 
         tracing::info!(grace = ?settings.grace_period, "shutting down: health NOT_SERVING, draining calls");
         set_health(&health, ServingStatus::NotServing).await;
+        stop_sweeping.send(()).ok();
         // Let health watchers see NOT_SERVING before connections get GOAWAY.
         tokio::task::yield_now().await;
         stop_accepting.send(()).ok();
@@ -178,9 +192,45 @@ impl Application {
                 server.abort();
             }
         }
+        sweeper.await.ok();
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Releases expired reservations every `interval` until told to stop. Replicas may sweep at once:
+/// each release is guarded, so none is released twice.
+async fn sweep_expired_reservations(
+    store: Store,
+    interval: std::time::Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    const BATCH: u64 = 500;
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = ticks.tick() => {}
+        }
+        loop {
+            match store
+                .expire_due(crate::domain::Timestamp::now(), BATCH)
+                .await
+            {
+                Ok(expired) if expired as u64 == BATCH => continue,
+                Ok(0) => break,
+                Ok(expired) => {
+                    tracing::info!(expired, "released expired reservations");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "expiring reservations failed; will retry");
+                    break;
+                }
+            }
+        }
     }
 }
 

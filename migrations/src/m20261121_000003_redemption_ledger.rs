@@ -19,11 +19,16 @@ impl MigrationTrait for Migration {
                     .col(string_null(Redemptions::CampaignId))
                     .col(string(Redemptions::OrderId))
                     .col(string(Redemptions::CustomerId))
+                    .col(string(Redemptions::CustomerEmail))
                     .col(big_integer(Redemptions::Discount))
                     .col(string(Redemptions::Currency))
                     .col(string(Redemptions::Status))
                     .col(string(Redemptions::RequestId))
                     .col(string(Redemptions::Fingerprint))
+                    // Which counters this redemption consumed, so a release gives back exactly those
+                    // even if the coupon's limits changed in between.
+                    .col(boolean(Redemptions::Counted))
+                    .col(boolean(Redemptions::CustomerCounted))
                     .col(big_integer(Redemptions::CreatedAt))
                     .col(big_integer(Redemptions::UpdatedAt))
                     .col(big_integer_null(Redemptions::ExpiresAt))
@@ -87,14 +92,15 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
-        // Completed orders per customer: a customer with one is returning, not new.
+        // Completed redemptions per customer (by id and by e-mail): with one, a customer is
+        // returning, not new.
         manager
             .create_table(
                 Table::create()
                     .table(CustomerStats::Table)
                     .col(string(CustomerStats::TenantId))
                     .col(string(CustomerStats::CustomerKey))
-                    .col(big_integer(CustomerStats::CompletedOrders).default(0))
+                    .col(big_integer(CustomerStats::CompletedRedemptions).default(0))
                     .primary_key(
                         Index::create()
                             .col(CustomerStats::TenantId)
@@ -129,11 +135,14 @@ enum Redemptions {
     CampaignId,
     OrderId,
     CustomerId,
+    CustomerEmail,
     Discount,
     Currency,
     Status,
     RequestId,
     Fingerprint,
+    Counted,
+    CustomerCounted,
     CreatedAt,
     UpdatedAt,
     ExpiresAt,
@@ -152,5 +161,5 @@ enum CustomerStats {
     Table,
     TenantId,
     CustomerKey,
-    CompletedOrders,
+    CompletedRedemptions,
 }

@@ -1,6 +1,6 @@
 //! CouponService. Validate, Apply and ListApplicable read each request's coupons with their ledger
-//! view in one statement, then let the domain engine decide. The redemption ledger and the event
-//! stream land with their own issues and answer UNIMPLEMENTED until then.
+//! view in one statement, then let the domain engine decide; the ledger RPCs are in
+//! `redemptions`. The event stream lands with its own issue and answers UNIMPLEMENTED until then.
 
 use std::{collections::HashMap, pin::Pin};
 
@@ -11,6 +11,7 @@ use tonic::{metadata::MetadataMap, Request, Response, Status};
 use super::{
     convert::checkout::{checkout_from_pb, priced_cart_to_pb, validation_to_pb},
     paging::{page_size, PageTokens},
+    redemptions::request_id,
     ApiError, Authenticator, Caller,
 };
 use crate::{
@@ -36,7 +37,9 @@ const MAX_NEAR_MISSES: usize = 20;
 #[derive(Clone, Debug)]
 pub struct CouponApi {
     auth: Authenticator,
-    store: Store,
+    pub(super) store: Store,
+    /// How long a pending redemption holds usage when the request does not say.
+    pub(super) reservation_ttl: std::time::Duration,
 }
 
 /// A code as requested: parsed, or kept as typed when it cannot be a code (then it is simply
@@ -77,8 +80,12 @@ fn locale(metadata: &MetadataMap) -> Locale {
 }
 
 impl CouponApi {
-    pub fn new(auth: Authenticator, store: Store) -> Self {
-        Self { auth, store }
+    pub fn new(auth: Authenticator, store: Store, reservation_ttl: std::time::Duration) -> Self {
+        Self {
+            auth,
+            store,
+            reservation_ttl,
+        }
     }
 
     /// Authenticates, then reports that `rpc` has not landed yet.
@@ -353,35 +360,70 @@ impl CouponService for CouponApi {
         &self,
         request: Request<pb::RedeemRequest>,
     ) -> Result<Response<pb::RedeemResponse>, Status> {
-        self.not_yet(&request, Scope::Redeem, "Redeem").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Redeem)
+            .await?;
+        let locale = locale(request.metadata());
+        let request_id = request_id(request.metadata());
+        Ok(Response::new(
+            self.redeem_codes(&caller, request.into_inner(), request_id, locale)
+                .await?,
+        ))
     }
 
     async fn confirm(
         &self,
         request: Request<pb::ConfirmRequest>,
     ) -> Result<Response<pb::ConfirmResponse>, Status> {
-        self.not_yet(&request, Scope::Redeem, "Confirm").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Redeem)
+            .await?;
+        Ok(Response::new(
+            self.confirm_order(&caller, request.into_inner()).await?,
+        ))
     }
 
     async fn revert(
         &self,
         request: Request<pb::RevertRequest>,
     ) -> Result<Response<pb::RevertResponse>, Status> {
-        self.not_yet(&request, Scope::Redeem, "Revert").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Redeem)
+            .await?;
+        let request_id = request_id(request.metadata());
+        Ok(Response::new(
+            self.revert_order(&caller, request.into_inner(), request_id)
+                .await?,
+        ))
     }
 
     async fn get_redemption(
         &self,
         request: Request<pb::GetRedemptionRequest>,
     ) -> Result<Response<pb::Redemption>, Status> {
-        self.not_yet(&request, Scope::Read, "GetRedemption").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Read)
+            .await?;
+        Ok(Response::new(
+            self.find_redemption(&caller, request.into_inner()).await?,
+        ))
     }
 
     async fn list_redemptions(
         &self,
         request: Request<pb::ListRedemptionsRequest>,
     ) -> Result<Response<pb::ListRedemptionsResponse>, Status> {
-        self.not_yet(&request, Scope::Read, "ListRedemptions").await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Read)
+            .await?;
+        Ok(Response::new(
+            self.list_ledger(&caller, request.into_inner()).await?,
+        ))
     }
 
     type WatchRedemptionsStream = EventStream;

@@ -6,7 +6,11 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
-    domain::{InvalidInput, Scope},
+    domain::{
+        engine::Reason,
+        messages::{reason_message, Locale},
+        InvalidInput, Scope,
+    },
     store::StoreError,
 };
 
@@ -37,6 +41,24 @@ pub enum ApiError {
         reason: &'static str,
         message: String,
     },
+    /// FAILED_PRECONDITION: coupons that do not apply, each with its reasons. Carries one
+    /// ErrorInfo (the first reason, with the code in its metadata), a LocalizedMessage in the
+    /// caller's language, and a PreconditionFailure listing every reason.
+    #[error("{}", refusal_summary(.refusals))]
+    Refused {
+        refusals: Vec<(String, Reason)>,
+        locale: Locale,
+    },
+    /// FAILED_PRECONDITION with a stable reason, for states that refuse an action (such as
+    /// confirming an expired redemption).
+    #[error("{message}")]
+    StateRefused {
+        reason: &'static str,
+        message: String,
+    },
+    /// ABORTED: contention the service could not resolve in its retries.
+    #[error("the request lost to concurrent requests; retry it")]
+    Aborted(#[source] StoreError),
     /// UNAVAILABLE: the database cannot be reached; the one error a client retries blindly.
     #[error("the service cannot reach its database")]
     Unavailable(#[source] StoreError),
@@ -93,6 +115,11 @@ impl From<StoreError> for ApiError {
                 message: "already exists".into(),
             },
             StoreError::Unavailable(_) => ApiError::Unavailable(error),
+            StoreError::Contention(_) => ApiError::Aborted(error),
+            StoreError::Refused { code, reason } => ApiError::Refused {
+                refusals: vec![(code.to_string(), reason)],
+                locale: Locale::default(),
+            },
             other => ApiError::Internal(other),
         }
     }
@@ -126,6 +153,31 @@ impl From<ApiError> for Status {
                 details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
                 Code::AlreadyExists
             }
+            ApiError::Refused { refusals, locale } => {
+                if let Some((code, first)) = refusals.first() {
+                    let mut metadata: HashMap<String, String> =
+                        first.metadata().into_iter().collect();
+                    metadata.insert("code".to_owned(), code.clone());
+                    details.set_error_info(first.code(), ERROR_DOMAIN, metadata);
+                    details.set_localized_message(locale.tag(), reason_message(first, locale));
+                }
+                for (code, reason) in &refusals {
+                    details.add_precondition_failure_violation(
+                        reason.code(),
+                        code.clone(),
+                        reason_message(reason, locale),
+                    );
+                }
+                Code::FailedPrecondition
+            }
+            ApiError::StateRefused { reason, .. } => {
+                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                Code::FailedPrecondition
+            }
+            ApiError::Aborted(cause) => {
+                tracing::warn!(error = %error_chain(&cause), "gave up on contention");
+                Code::Aborted
+            }
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %error_chain(&cause), "database unavailable");
                 Code::Unavailable
@@ -150,4 +202,12 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     line
+}
+
+fn refusal_summary(refusals: &[(String, Reason)]) -> String {
+    let parts: Vec<String> = refusals
+        .iter()
+        .map(|(code, reason)| format!("{code}: {}", reason.code()))
+        .collect();
+    format!("coupon does not apply ({})", parts.join(", "))
 }

@@ -7,6 +7,7 @@ mod convert;
 mod coupons;
 mod error;
 mod paging;
+mod redemptions;
 mod vouchers;
 
 pub use admin::AdminApi;

@@ -11,8 +11,8 @@ const SELECT: &str = "SELECT c.id, c.tenant_id, c.code, c.campaign_id, c.active,
      c.created_at, c.updated_at, \
      COALESCE((SELECT u.redemptions FROM coupon_customer_usage u \
                WHERE u.coupon_id = c.id AND u.customer_key = {customer}), 0) AS customer_redemptions, \
-     (SELECT s.completed_orders FROM customer_stats s \
-      WHERE s.tenant_id = c.tenant_id AND s.customer_key = {customer}) AS completed_orders \
+     (SELECT s.completed_redemptions FROM customer_stats s \
+      WHERE s.tenant_id = c.tenant_id AND s.customer_key = {customer}) AS completed_redemptions \
      FROM coupons c WHERE c.tenant_id = {tenant}";
 
 impl Store {
@@ -96,12 +96,12 @@ fn decode_row(
 ) -> Result<(Coupon, LedgerView), StoreError> {
     let model = coupon::Model::from_query_result(row, "")?;
     let customer_redemptions: i64 = row.try_get("", "customer_redemptions")?;
-    let completed_orders: Option<i64> = row.try_get("", "completed_orders")?;
+    let completed_redemptions: Option<i64> = row.try_get("", "completed_redemptions")?;
     let coupon = decode(model)?;
     let ledger = LedgerView {
         usage: coupon.usage,
         customer_redemptions,
-        customer_returning: customer_key.map(|_| completed_orders.unwrap_or(0) > 0),
+        customer_returning: customer_key.map(|_| completed_redemptions.unwrap_or(0) > 0),
     };
     Ok((coupon, ledger))
 }

@@ -14,6 +14,17 @@ pub enum StoreError {
     /// The database cannot be reached or has no free connection. Becomes UNAVAILABLE.
     #[error("database unavailable")]
     Unavailable(#[source] DbErr),
+    /// Lock contention the database gave up on (a PostgreSQL serialization failure or deadlock,
+    /// SQLite busy): safe to retry the whole transaction. Becomes ABORTED if retries run out.
+    #[error("contention")]
+    Contention(#[source] DbErr),
+    /// A limit refused the redemption of `code` when consumed atomically. Becomes
+    /// FAILED_PRECONDITION with the reason.
+    #[error("{code}: {}", reason.code())]
+    Refused {
+        code: crate::domain::Code,
+        reason: crate::domain::engine::Reason,
+    },
     /// The database could not be prepared (directory, connection, migrations). Fatal at start.
     #[error("{0}")]
     Setup(String),
@@ -39,6 +50,9 @@ impl From<DbErr> for StoreError {
         if is_unreachable(&err) {
             return StoreError::Unavailable(err);
         }
+        if is_contention(&err) {
+            return StoreError::Contention(err);
+        }
         StoreError::Database(err)
     }
 }
@@ -54,5 +68,22 @@ fn is_unreachable(err: &DbErr) -> bool {
                 | sea_orm::sqlx::Error::WorkerCrashed
         ),
         _ => false,
+    }
+}
+
+/// PostgreSQL serialization failure (40001) or deadlock (40P01); SQLite busy or locked, in any
+/// of their extended forms (5, 6, 261, 517, ...).
+fn is_contention(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = e.as_ref() else {
+        return false;
+    };
+    match db.code().as_deref() {
+        Some("40001") | Some("40P01") => true,
+        Some(code) => code.parse::<i64>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)),
+        None => false,
     }
 }

@@ -9,6 +9,7 @@ mod entities;
 mod error;
 pub mod pins;
 pub mod products;
+pub mod redemptions;
 pub mod tenants;
 
 use std::{

@@ -8,5 +8,6 @@ mod admin_validation;
 mod auth;
 mod credits_and_pins;
 mod engine;
+mod ledger;
 mod lifecycle;
 mod tenancy;

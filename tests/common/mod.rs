@@ -98,6 +98,8 @@ pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings
         max_message_bytes: 4 * 1024 * 1024,
         concurrency_limit: 256,
         max_call_duration: Duration::from_secs(30),
+        reservation_ttl: Duration::from_secs(15 * 60),
+        expiry_sweep_interval: Duration::from_secs(1),
         pin_key: Some(TEST_PIN_KEY.to_owned()),
         pin_key_file: dir.join("pin.key"),
     }
@@ -257,4 +259,49 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
 pub fn error_reason(status: &Status) -> Option<String> {
     use tonic_types::StatusExt;
     status.get_details_error_info().map(|info| info.reason)
+}
+
+/// A server running as its own process (the real binary) on a database another test server has
+/// already migrated; killed when dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl ServerProcess {
+    pub fn spawn(database_url: &str) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coupon-service"))
+            .args([
+                "serve",
+                "--no-migrate",
+                "--listen",
+                "127.0.0.1:0",
+                "--pool-size",
+                "8",
+            ])
+            .env("DATABASE_URL", database_url)
+            .env("COUPON_PIN_KEY", TEST_PIN_KEY)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the server binary");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let addr = stdout
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("listening on ").map(str::to_owned))
+            .expect("the server prints its address")
+            .parse()
+            .expect("an address");
+        Self { child, addr }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
 }

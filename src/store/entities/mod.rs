@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod coupon;
 pub mod credit_balance;
 pub mod credit_entry;
+pub mod redemption;
 pub mod setting;
 pub mod tenant;
 pub mod voucher_pin;
