@@ -122,9 +122,13 @@ impl Application {
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
-        let vouchers = VoucherServiceServer::new(VoucherApi::new(auth.clone(), store.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(max);
+        let vouchers = VoucherServiceServer::new(VoucherApi::new(
+            auth.clone(),
+            store.clone(),
+            pin_key.clone(),
+        ))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
         let admin = AdminServiceServer::new(AdminApi::new(auth, store.clone(), pin_key))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);

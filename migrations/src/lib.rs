@@ -10,6 +10,7 @@ mod m20261121_000001_tenants_and_coupons;
 mod m20261121_000002_voucher_stock_and_credits;
 mod m20261121_000003_redemption_ledger;
 mod m20261121_000004_campaigns;
+mod m20261121_000005_purchases;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_voucher_stock_and_credits::Migration),
             Box::new(m20261121_000003_redemption_ledger::Migration),
             Box::new(m20261121_000004_campaigns::Migration),
+            Box::new(m20261121_000005_purchases::Migration),
         ]
     }
 }

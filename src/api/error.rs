@@ -116,6 +116,14 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Unavailable(_) => ApiError::Unavailable(error),
             StoreError::Contention(_) => ApiError::Aborted(error),
+            StoreError::OutOfStock => ApiError::StateRefused {
+                reason: "PRODUCT_UNAVAILABLE",
+                message: "Product currently unavailable".into(),
+            },
+            StoreError::InsufficientCredits => ApiError::StateRefused {
+                reason: "INSUFFICIENT_CREDITS",
+                message: "not enough credits for this purchase; top up first".into(),
+            },
             StoreError::Refused { code, reason } => ApiError::Refused {
                 refusals: vec![(code.to_string(), reason)],
                 locale: Locale::default(),

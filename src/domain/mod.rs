@@ -11,6 +11,7 @@ pub mod messages;
 pub mod money;
 pub mod pin;
 pub mod product;
+pub mod purchase;
 pub mod redemption;
 pub mod scope;
 pub mod tenant;

@@ -25,6 +25,13 @@ pub enum StoreError {
         code: crate::domain::Code,
         reason: crate::domain::engine::Reason,
     },
+    /// No PIN of the product is left to sell. Becomes FAILED_PRECONDITION `PRODUCT_UNAVAILABLE`.
+    #[error("product out of stock")]
+    OutOfStock,
+    /// The tenant's credits do not cover the price. Becomes FAILED_PRECONDITION
+    /// `INSUFFICIENT_CREDITS`.
+    #[error("insufficient credits")]
+    InsufficientCredits,
     /// The database could not be prepared (directory, connection, migrations). Fatal at start.
     #[error("{0}")]
     Setup(String),

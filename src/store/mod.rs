@@ -9,7 +9,9 @@ mod entities;
 mod error;
 pub mod pins;
 pub mod products;
+pub mod purchases;
 pub mod redemptions;
+mod sql;
 pub mod tenants;
 
 use std::{

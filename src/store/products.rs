@@ -54,6 +54,24 @@ impl Store {
         decode(model, available)
     }
 
+    /// The tenant's product with this `value` (slug), if any.
+    pub async fn find_product_by_value(
+        &self,
+        tenant: &TenantId,
+        value: &str,
+    ) -> Result<Option<Product>, StoreError> {
+        let Some(model) = voucher_product::Entity::find()
+            .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
+            .filter(voucher_product::Column::Value.eq(value))
+            .one(self.conn())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let available = self.available_pins(&model.id).await?;
+        decode(model, available).map(Some)
+    }
+
     /// Saves a product's editable fields.
     pub async fn save_product(
         &self,

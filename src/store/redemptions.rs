@@ -3,22 +3,24 @@
 //! followed by a write. Releases (revert, expiry) are guarded by the status they move from, so a
 //! usage is given back exactly once however requests race.
 
-use std::time::Duration;
-
-use rand::Rng;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 
-use super::{entities::redemption, new_id, Page, Store, StoreError};
+use super::{
+    entities::redemption,
+    new_id,
+    sql::{execute, retrying, statement},
+    Page, Store, StoreError,
+};
 use crate::domain::{
     engine::Reason,
     redemption::{customer_keys, RedeemOrder, Redemption, RedemptionStatus},
     Code, Currency, TenantId, Timestamp,
 };
 
-/// Attempts of a transaction that lost to contention before the caller gets ABORTED.
+/// Times a release re-reads a redemption whose status keeps changing under it.
 const ATTEMPTS: u32 = 8;
 
 /// Which redemptions a listing returns.
@@ -466,47 +468,6 @@ async fn count_completed(
         .await?;
     }
     Ok(())
-}
-
-/// Runs `attempt` again while it loses to contention, with a growing, jittered pause.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let mut tries = 0;
-    loop {
-        match attempt().await {
-            Err(StoreError::Contention(error)) if tries + 1 < ATTEMPTS => {
-                tries += 1;
-                let base = 5u64 << tries.min(6);
-                let pause = base + rand::rng().random_range(0..base);
-                tracing::debug!(%error, tries, "transaction lost to contention; retrying");
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// A statement in the backend's parameter syntax: `$1` for PostgreSQL, `?1` for SQLite.
-fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => sql.replace("MAX(", "GREATEST("),
-        _ => sql.replace('$', "?"),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-async fn execute(
-    txn: &DatabaseTransaction,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<u64, StoreError> {
-    let result = txn
-        .execute_raw(statement(txn.get_database_backend(), sql, values))
-        .await?;
-    Ok(result.rows_affected())
 }
 
 fn decode(model: redemption::Model) -> Result<Redemption, StoreError> {

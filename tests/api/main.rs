@@ -11,3 +11,4 @@ mod engine;
 mod ledger;
 mod lifecycle;
 mod tenancy;
+mod vouchers;

@@ -270,7 +270,16 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn spawn(database_url: &str) -> Self {
+        Self::spawn_logging(database_url, None)
+    }
+
+    /// Like `spawn`, writing debug logs to `log` when given.
+    pub fn spawn_logging(database_url: &str, log: Option<&std::path::Path>) -> Self {
         use std::io::{BufRead, BufReader};
+        let stderr = match log {
+            Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
+            None => std::process::Stdio::null(),
+        };
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_coupon-service"))
             .args([
                 "serve",
@@ -282,9 +291,9 @@ impl ServerProcess {
             ])
             .env("DATABASE_URL", database_url)
             .env("COUPON_PIN_KEY", TEST_PIN_KEY)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start the server binary");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));

@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod coupon;
 pub mod credit_balance;
 pub mod credit_entry;
+pub mod purchase;
 pub mod redemption;
 pub mod setting;
 pub mod tenant;
