@@ -114,6 +114,16 @@ pub struct ServeSettings {
     /// How often expired reservations are looked for and released.
     #[arg(long, env = "COUPON_EXPIRY_SWEEP_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub expiry_sweep_interval: Duration,
+    /// How often the event feed reads the outbox when no commit notification arrives.
+    #[arg(long, env = "COUPON_EVENT_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub event_poll_interval: Duration,
+    /// How long redemption events are kept for watchers to resume from.
+    #[arg(long, env = "COUPON_EVENT_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub event_retention: Duration,
+    /// Live events buffered per process for watchers; a watcher further behind catches up from the
+    /// outbox instead.
+    #[arg(long, env = "COUPON_EVENT_LIVE_BUFFER", default_value_t = 4_096)]
+    pub event_live_buffer: usize,
     /// Base64 of the 32-byte AES-256 key that seals PINs (from a Kubernetes Secret).
     #[arg(long, env = "COUPON_PIN_KEY", hide_env_values = true)]
     pub pin_key: Option<String>,

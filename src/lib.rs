@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod events;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, path::Path};
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::{server::HealthReporter, ServingStatus};
 use tower::ServiceBuilder;
@@ -19,6 +20,7 @@ use crate::{
     config::ServeSettings,
     demo,
     domain::pin::PinKey,
+    events::{EventFeed, FeedSettings},
     pb::{
         admin_service_server::AdminServiceServer, coupon_service_server::CouponServiceServer,
         voucher_service_server::VoucherServiceServer, FILE_DESCRIPTOR_SET,
@@ -115,9 +117,22 @@ impl Application {
 
         let auth = Authenticator::new(store.clone());
         let max = settings.max_message_bytes;
+        // Cancelled on shutdown: ends every event stream with UNAVAILABLE and stops the feed.
+        let streams = CancellationToken::new();
+        let feed = EventFeed::start(
+            store.clone(),
+            FeedSettings {
+                poll_interval: settings.event_poll_interval,
+                retention: settings.event_retention,
+                live_buffer: settings.event_live_buffer,
+            },
+            streams.clone(),
+        )
+        .await?;
         let coupons = CouponServiceServer::new(CouponApi::new(
             auth.clone(),
             store.clone(),
+            feed,
             settings.reservation_ttl,
         ))
         .max_decoding_message_size(max)
@@ -171,6 +186,7 @@ impl Application {
 
         tokio::select! {
             finished = &mut server => {
+                streams.cancel();
                 stop_sweeping.send(()).ok();
                 sweeper.await.ok();
                 store.close().await;
@@ -181,6 +197,7 @@ impl Application {
 
         tracing::info!(grace = ?settings.grace_period, "shutting down: health NOT_SERVING, draining calls");
         set_health(&health, ServingStatus::NotServing).await;
+        streams.cancel();
         stop_sweeping.send(()).ok();
         // Let health watchers see NOT_SERVING before connections get GOAWAY.
         tokio::task::yield_now().await;

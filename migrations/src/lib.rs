@@ -11,6 +11,7 @@ mod m20261121_000002_voucher_stock_and_credits;
 mod m20261121_000003_redemption_ledger;
 mod m20261121_000004_campaigns;
 mod m20261121_000005_purchases;
+mod m20261121_000006_redemption_events;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_redemption_ledger::Migration),
             Box::new(m20261121_000004_campaigns::Migration),
             Box::new(m20261121_000005_purchases::Migration),
+            Box::new(m20261121_000006_redemption_events::Migration),
         ]
     }
 }

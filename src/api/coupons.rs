@@ -1,11 +1,10 @@
 //! CouponService. Validate, Apply and ListApplicable read each request's coupons with their ledger
 //! view in one statement, then let the domain engine decide; the ledger RPCs are in
-//! `redemptions`. The event stream lands with its own issue and answers UNIMPLEMENTED until then.
+//! `redemptions` and the event stream in `events`.
 
-use std::{collections::HashMap, pin::Pin};
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
-use tokio_stream::Stream;
 use tonic::{metadata::MetadataMap, Request, Response, Status};
 
 use super::{
@@ -37,6 +36,7 @@ const MAX_NEAR_MISSES: usize = 20;
 #[derive(Clone, Debug)]
 pub struct CouponApi {
     auth: Authenticator,
+    feed: std::sync::Arc<crate::events::EventFeed>,
     pub(super) store: Store,
     /// How long a pending redemption holds usage when the request does not say.
     pub(super) reservation_ttl: std::time::Duration,
@@ -80,23 +80,18 @@ fn locale(metadata: &MetadataMap) -> Locale {
 }
 
 impl CouponApi {
-    pub fn new(auth: Authenticator, store: Store, reservation_ttl: std::time::Duration) -> Self {
+    pub fn new(
+        auth: Authenticator,
+        store: Store,
+        feed: std::sync::Arc<crate::events::EventFeed>,
+        reservation_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             auth,
+            feed,
             store,
             reservation_ttl,
         }
-    }
-
-    /// Authenticates, then reports that `rpc` has not landed yet.
-    async fn not_yet<T, R>(
-        &self,
-        request: &Request<T>,
-        scope: Scope,
-        rpc: &'static str,
-    ) -> Result<R, Status> {
-        self.auth.authenticate(request.metadata(), scope).await?;
-        Err(ApiError::Unimplemented(rpc).into())
     }
 
     /// The requested codes' coupons with their ledger views, in one statement.
@@ -307,8 +302,6 @@ fn unlock_hint_units(code: &Code, units: i64, locale: Locale) -> String {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::RedemptionEvent, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl CouponService for CouponApi {
     async fn validate(
@@ -426,13 +419,18 @@ impl CouponService for CouponApi {
         ))
     }
 
-    type WatchRedemptionsStream = EventStream;
+    type WatchRedemptionsStream = super::events::EventStream;
 
     async fn watch_redemptions(
         &self,
         request: Request<pb::WatchRedemptionsRequest>,
     ) -> Result<Response<Self::WatchRedemptionsStream>, Status> {
-        self.not_yet(&request, Scope::Read, "WatchRedemptions")
-            .await
+        let caller = self
+            .auth
+            .authenticate(request.metadata(), Scope::Read)
+            .await?;
+        let stream =
+            super::events::watch(&self.feed, &self.store, &caller, request.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 }

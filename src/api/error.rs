@@ -59,12 +59,13 @@ pub enum ApiError {
     /// ABORTED: contention the service could not resolve in its retries.
     #[error("the request lost to concurrent requests; retry it")]
     Aborted(#[source] StoreError),
+    /// OUT_OF_RANGE + ErrorInfo `CURSOR_EXPIRED` with the oldest usable cursor: resuming from
+    /// before the retention horizon.
+    #[error("the cursor is older than the retained events; resume from oldest_cursor")]
+    OutOfRange { oldest_cursor: String },
     /// UNAVAILABLE: the database cannot be reached; the one error a client retries blindly.
     #[error("the service cannot reach its database")]
     Unavailable(#[source] StoreError),
-    /// UNIMPLEMENTED: the RPC's capability has not landed yet.
-    #[error("{0} is not implemented yet")]
-    Unimplemented(&'static str),
     /// INTERNAL: a bug. The cause is logged, never sent.
     #[error("internal error")]
     Internal(#[source] StoreError),
@@ -190,7 +191,14 @@ impl From<ApiError> for Status {
                 tracing::warn!(error = %error_chain(&cause), "database unavailable");
                 Code::Unavailable
             }
-            ApiError::Unimplemented(_) => Code::Unimplemented,
+            ApiError::OutOfRange { oldest_cursor } => {
+                details.set_error_info(
+                    "CURSOR_EXPIRED",
+                    ERROR_DOMAIN,
+                    HashMap::from([("oldest_cursor".to_owned(), oldest_cursor)]),
+                );
+                Code::OutOfRange
+            }
             ApiError::Internal(cause) => {
                 tracing::error!(error = %error_chain(&cause), "internal error");
                 Code::Internal

@@ -6,6 +6,7 @@ mod auth;
 mod convert;
 mod coupons;
 mod error;
+mod events;
 mod paging;
 mod redemptions;
 mod vouchers;

@@ -7,6 +7,7 @@ pub mod code;
 pub mod coupon;
 pub mod credit;
 pub mod engine;
+pub mod event;
 pub mod messages;
 pub mod money;
 pub mod pin;

@@ -7,6 +7,7 @@ pub mod coupons;
 pub mod credits;
 mod entities;
 mod error;
+pub mod events;
 pub mod pins;
 pub mod products;
 pub mod purchases;
@@ -41,7 +42,9 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    url: String,
     statements: Arc<AtomicU64>,
+    events_committed: Arc<tokio::sync::Notify>,
 }
 
 /// One page of a keyset-paginated listing: `next_after` is the last key when more may follow.
@@ -96,7 +99,12 @@ impl Store {
         db.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        Ok(Self { db, statements })
+        Ok(Self {
+            db,
+            url: settings.url.clone(),
+            statements,
+            events_committed: Arc::default(),
+        })
     }
 
     /// Runs every pending migration.

@@ -10,12 +10,14 @@ use sea_orm::{
 
 use super::{
     entities::redemption,
+    events::append_event,
     new_id,
     sql::{execute, retrying, statement},
     Page, Store, StoreError,
 };
 use crate::domain::{
     engine::Reason,
+    event::EventKind,
     redemption::{customer_keys, RedeemOrder, Redemption, RedemptionStatus},
     Code, Currency, TenantId, Timestamp,
 };
@@ -134,6 +136,12 @@ impl Store {
             redemption::Entity::insert(redemption::ActiveModel::from(model.clone()))
                 .exec_without_returning(&txn)
                 .await?;
+            let kind = if order.completed {
+                EventKind::RedeemedCompleted
+            } else {
+                EventKind::RedeemedPending
+            };
+            append_event(&txn, kind, &model).await?;
             recorded.push(model);
         }
         // Counters in coupon-id order, so two orders never lock the same coupons crosswise.
@@ -190,6 +198,7 @@ impl Store {
             .await?;
         }
         txn.commit().await?;
+        self.signal_events();
         recorded.into_iter().map(decode).collect()
     }
 
@@ -208,18 +217,27 @@ impl Store {
             .collect();
         for row in &pending {
             retrying(|| async {
+                let now = Timestamp::now().micros();
                 let txn = self.conn().begin().await?;
                 let moved = execute(
                     &txn,
                     "UPDATE redemptions SET status = 'completed', expires_at = NULL, updated_at = $1 \
                      WHERE id = $2 AND status = 'pending'",
-                    vec![Timestamp::now().micros().into(), row.id.clone().into()],
+                    vec![now.into(), row.id.clone().into()],
                 )
                 .await?;
                 if moved == 1 {
                     count_completed(&txn, tenant, &row.customer_id, &row.customer_email, 1).await?;
+                    let after = redemption::Model {
+                        status: RedemptionStatus::Completed.as_str().to_owned(),
+                        expires_at: None,
+                        updated_at: now,
+                        ..row.clone()
+                    };
+                    append_event(&txn, EventKind::Confirmed, &after).await?;
                 }
                 txn.commit().await?;
+                self.signal_events();
                 Ok(())
             })
             .await?;
@@ -310,6 +328,7 @@ impl Store {
         if !movable {
             return Ok(Some(false));
         }
+        let now = Timestamp::now().micros();
         let txn = self.conn().begin().await?;
         // Guarded by the status read above: if another request moved it meanwhile, nothing
         // happens here and the caller sees the other's result.
@@ -319,7 +338,7 @@ impl Store {
              WHERE id = $3 AND status = $4 AND ($5 = 0 OR expires_at <= $6)",
             vec![
                 to.as_str().into(),
-                Timestamp::now().micros().into(),
+                now.into(),
                 id.into(),
                 from.as_str().into(),
                 i64::from(due.is_some()).into(),
@@ -363,7 +382,20 @@ impl Store {
             )
             .await?;
         }
+        let kind = if to == RedemptionStatus::Expired {
+            EventKind::Expired
+        } else {
+            EventKind::Reverted
+        };
+        let after = redemption::Model {
+            status: to.as_str().to_owned(),
+            expires_at: None,
+            updated_at: now,
+            ..current
+        };
+        append_event(&txn, kind, &after).await?;
         txn.commit().await?;
+        self.signal_events();
         Ok(Some(true))
     }
 

@@ -8,6 +8,7 @@ mod admin_validation;
 mod auth;
 mod credits_and_pins;
 mod engine;
+mod events;
 mod ledger;
 mod lifecycle;
 mod tenancy;

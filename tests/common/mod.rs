@@ -100,6 +100,9 @@ pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings
         max_call_duration: Duration::from_secs(30),
         reservation_ttl: Duration::from_secs(15 * 60),
         expiry_sweep_interval: Duration::from_secs(1),
+        event_poll_interval: Duration::from_millis(500),
+        event_retention: Duration::from_secs(7 * 24 * 3_600),
+        event_live_buffer: 4_096,
         pin_key: Some(TEST_PIN_KEY.to_owned()),
         pin_key_file: dir.join("pin.key"),
     }
