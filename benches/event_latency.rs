@@ -25,6 +25,7 @@ const PIN_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 fn settings(url: &str, dir: &std::path::Path) -> ServeSettings {
     ServeSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         database: DatabaseArgs {
             database_url: url.to_owned(),
             pool_size: 16,

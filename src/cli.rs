@@ -10,28 +10,44 @@ use crate::{
     telemetry,
 };
 
+/// Prints a line for the person at the terminal. A closed stdout (a supervisor that stopped
+/// reading) is not a reason for a server to crash, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// Runs one command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    telemetry::init(&cli.log)?;
-    match cli.command {
+    let telemetry = telemetry::init(&cli.log)?;
+    let outcome = execute(cli.command).await;
+    telemetry.shutdown().await;
+    outcome
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(settings) => {
             let app = Application::build(*settings).await?;
             if let Some(key) = app.demo_key() {
-                println!("demo tenant ready; API key: {key}");
-                println!(
+                say!("demo tenant ready; API key: {key}");
+                say!(
                     "  grpcurl -plaintext -H 'authorization: Bearer {key}' {} list",
                     app.local_addr()
                 );
             }
-            println!("listening on {}", app.local_addr());
-            tracing::info!(addr = %app.local_addr(), "serving gRPC");
+            say!("metrics on http://{}/metrics", app.metrics_addr());
+            say!("listening on {}", app.local_addr());
+            tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "serving gRPC");
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate { database } => {
             let store = connect(&database).await?;
             store.migrate().await?;
             store.close().await;
-            println!("migrations applied");
+            say!("migrations applied");
             Ok(())
         }
         Command::Tenant {
@@ -50,12 +66,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot create tenant {name:?}"))?;
             store.close().await;
-            println!(
+            say!(
                 "tenant {} ({}) created with scopes {scopes}",
-                tenant.name, tenant.id
+                tenant.name,
+                tenant.id
             );
-            println!("API key (shown once): {}", key.token());
-            println!("Basic auth: user {} password {}", key.key_id, key.secret);
+            say!("API key (shown once): {}", key.token());
+            say!("Basic auth: user {} password {}", key.key_id, key.secret);
             Ok(())
         }
     }

@@ -74,6 +74,10 @@ pub struct LogSettings {
     /// Log filter in RUST_LOG syntax.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log_filter: String,
+    /// OTLP/gRPC endpoint to export traces to, such as http://otel-collector:4317. Unset: no
+    /// export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,6 +92,9 @@ pub struct ServeSettings {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "COUPON_LISTEN", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
+    /// Address of the Prometheus endpoint (`/metrics`); port 0 picks a free port.
+    #[arg(long, env = "COUPON_METRICS_LISTEN", default_value = "0.0.0.0:9090")]
+    pub metrics_listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// Do not run migrations on start (run `coupon-service migrate` first).

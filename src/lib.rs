@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod events;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod telemetry;

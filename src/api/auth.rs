@@ -66,6 +66,8 @@ impl Authenticator {
         if !secret_matches(&secret, &key.secret_hash) {
             return Err(ApiError::Unauthenticated("invalid API key"));
         }
+        // Every later log line and span of this call names its tenant.
+        tracing::Span::current().record("tenant", key.tenant_id.0.as_str());
         if !key.scopes.contains(scope) {
             return Err(ApiError::PermissionDenied(scope));
         }

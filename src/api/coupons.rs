@@ -37,6 +37,7 @@ const MAX_NEAR_MISSES: usize = 20;
 pub struct CouponApi {
     auth: Authenticator,
     feed: std::sync::Arc<crate::events::EventFeed>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub(super) store: Store,
     /// How long a pending redemption holds usage when the request does not say.
     pub(super) reservation_ttl: std::time::Duration,
@@ -84,11 +85,13 @@ impl CouponApi {
         auth: Authenticator,
         store: Store,
         feed: std::sync::Arc<crate::events::EventFeed>,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
         reservation_ttl: std::time::Duration,
     ) -> Self {
         Self {
             auth,
             feed,
+            metrics,
             store,
             reservation_ttl,
         }
@@ -359,10 +362,18 @@ impl CouponService for CouponApi {
             .await?;
         let locale = locale(request.metadata());
         let request_id = request_id(request.metadata());
-        Ok(Response::new(
-            self.redeem_codes(&caller, request.into_inner(), request_id, locale)
-                .await?,
-        ))
+        let result = self
+            .redeem_codes(&caller, request.into_inner(), request_id.clone(), locale)
+            .await;
+        let outcome = match &result {
+            Ok(answer) if answer.request_id == request_id => "redeemed",
+            Ok(_) => "replayed",
+            Err(ApiError::Refused { .. }) => "refused",
+            Err(ApiError::AlreadyExists { .. }) => "duplicate",
+            Err(_) => "error",
+        };
+        self.metrics.redemptions.with_label_values(&[outcome]).inc();
+        Ok(Response::new(result?))
     }
 
     async fn confirm(

@@ -30,14 +30,21 @@ pub struct VoucherApi {
     auth: Authenticator,
     store: Store,
     pin_key: PinKey,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl VoucherApi {
-    pub fn new(auth: Authenticator, store: Store, pin_key: PinKey) -> Self {
+    pub fn new(
+        auth: Authenticator,
+        store: Store,
+        pin_key: PinKey,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             auth,
             store,
             pin_key,
+            metrics,
         }
     }
 
@@ -195,9 +202,15 @@ impl VoucherService for VoucherApi {
             .authenticate(request.metadata(), Scope::Purchase)
             .await?;
         let request_id = request_id(request.metadata());
-        Ok(Response::new(
-            self.buy(&caller, request.into_inner(), request_id).await?,
-        ))
+        let result = self.buy(&caller, request.into_inner(), request_id).await;
+        let outcome = match &result {
+            Ok(_) => "sold",
+            Err(ApiError::StateRefused { .. }) | Err(ApiError::InvalidInput(_)) => "refused",
+            Err(ApiError::AlreadyExists { .. }) => "duplicate",
+            Err(_) => "error",
+        };
+        self.metrics.purchases.with_label_values(&[outcome]).inc();
+        Ok(Response::new(result?))
     }
 
     async fn get_purchase(

@@ -54,6 +54,7 @@ pub struct FeedSettings {
 #[derive(Debug)]
 pub struct EventFeed {
     store: Store,
+    open_streams: prometheus::IntGauge,
     live: broadcast::Sender<Arc<RedemptionEvent>>,
     shutdown: CancellationToken,
 }
@@ -63,11 +64,13 @@ impl EventFeed {
     pub async fn start(
         store: Store,
         settings: FeedSettings,
+        open_streams: prometheus::IntGauge,
         shutdown: CancellationToken,
     ) -> Result<Arc<Self>, StoreError> {
         let (live, _) = broadcast::channel(settings.live_buffer.max(1));
         let feed = Arc::new(Self {
             store,
+            open_streams,
             live,
             shutdown,
         });
@@ -98,6 +101,7 @@ impl EventFeed {
         filter: EventFilter,
         events: mpsc::Sender<Result<RedemptionEvent, WatchEnd>>,
     ) {
+        let _open = OpenStream::new(&self.open_streams);
         loop {
             // Subscribe before catching up: whatever the tail publishes from now on arrives live,
             // and everything it published before is final, so the catch-up read sees it.
@@ -215,5 +219,21 @@ impl EventFeed {
                 () = tokio::time::sleep(PRUNE_EVERY) => {}
             }
         }
+    }
+}
+
+/// Counts a stream as open for as long as it lives.
+struct OpenStream(prometheus::IntGauge);
+
+impl OpenStream {
+    fn new(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

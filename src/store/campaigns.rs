@@ -25,6 +25,7 @@ const CODES_PER_INSERT: usize = 500;
 
 impl Store {
     /// Stores a new campaign.
+    #[tracing::instrument(name = "db.insert_campaign", skip_all, fields(db.system = self.db_system()))]
     pub async fn insert_campaign(
         &self,
         tenant: &TenantId,
@@ -48,6 +49,7 @@ impl Store {
     }
 
     /// The tenant's campaign with this id.
+    #[tracing::instrument(name = "db.get_campaign", skip_all, fields(db.system = self.db_system()))]
     pub async fn get_campaign(&self, tenant: &TenantId, id: &str) -> Result<Campaign, StoreError> {
         campaign::Entity::find_by_id(id.to_owned())
             .filter(campaign::Column::TenantId.eq(tenant.0.as_str()))
@@ -59,6 +61,7 @@ impl Store {
 
     /// Makes `count` new unique codes for a campaign, in one transaction: codes already taken by
     /// the tenant are skipped and drawn again, so exactly `count` are added.
+    #[tracing::instrument(name = "db.generate_codes", skip_all, fields(db.system = self.db_system()))]
     pub async fn generate_codes(
         &self,
         tenant: &TenantId,

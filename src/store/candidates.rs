@@ -17,6 +17,7 @@ const SELECT: &str = "SELECT c.id, c.tenant_id, c.code, c.campaign_id, c.active,
 
 impl Store {
     /// The tenant's coupons with these codes, each with its ledger view for `customer_key`.
+    #[tracing::instrument(name = "db.coupons_with_ledger", skip_all, fields(db.system = self.db_system()))]
     pub async fn coupons_with_ledger(
         &self,
         tenant: &TenantId,
@@ -50,6 +51,7 @@ impl Store {
 
     /// Every active coupon of the tenant that is not a campaign's unique code, with its ledger
     /// view for `customer_key`, in id order: what ListApplicable considers.
+    #[tracing::instrument(name = "db.public_coupons_with_ledger", skip_all, fields(db.system = self.db_system()))]
     pub async fn public_coupons_with_ledger(
         &self,
         tenant: &TenantId,

@@ -17,6 +17,7 @@ pub struct CouponFilter {
 
 impl Store {
     /// Stores a new coupon. A code the tenant already uses is `AlreadyExists`.
+    #[tracing::instrument(name = "db.insert_coupon", skip_all, fields(db.system = self.db_system()))]
     pub async fn insert_coupon(
         &self,
         tenant: &TenantId,
@@ -46,6 +47,7 @@ impl Store {
     }
 
     /// The tenant's coupon with this id.
+    #[tracing::instrument(name = "db.get_coupon", skip_all, fields(db.system = self.db_system()))]
     pub async fn get_coupon(&self, tenant: &TenantId, id: &str) -> Result<Coupon, StoreError> {
         let found = coupon::Entity::find_by_id(id.to_owned())
             .filter(coupon::Column::TenantId.eq(tenant.0.as_str()))
@@ -55,6 +57,7 @@ impl Store {
     }
 
     /// The tenant's coupon with this code.
+    #[tracing::instrument(name = "db.get_coupon_by_code", skip_all, fields(db.system = self.db_system()))]
     pub async fn get_coupon_by_code(
         &self,
         tenant: &TenantId,
@@ -69,6 +72,7 @@ impl Store {
     }
 
     /// A page of the tenant's coupons in id (creation) order, after the id `after`.
+    #[tracing::instrument(name = "db.list_coupons", skip_all, fields(db.system = self.db_system()))]
     pub async fn list_coupons(
         &self,
         tenant: &TenantId,
@@ -101,6 +105,7 @@ impl Store {
 
     /// Saves a coupon's rules and active flag. Usage counters are never written here: they belong
     /// to the redemption ledger.
+    #[tracing::instrument(name = "db.save_coupon_rules", skip_all, fields(db.system = self.db_system()))]
     pub async fn save_coupon_rules(
         &self,
         tenant: &TenantId,
@@ -129,6 +134,7 @@ impl Store {
     }
 
     /// Makes a coupon unusable; harmless when it already is.
+    #[tracing::instrument(name = "db.deactivate_coupon", skip_all, fields(db.system = self.db_system()))]
     pub async fn deactivate_coupon(
         &self,
         tenant: &TenantId,

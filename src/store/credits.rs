@@ -27,6 +27,7 @@ pub struct TopUp {
 impl Store {
     /// Adds credits. Repeating a reference with the same amount returns the first entry and adds
     /// nothing; with another amount it is `AlreadyExists`.
+    #[tracing::instrument(name = "db.top_up_credits", skip_all, fields(db.system = self.db_system()))]
     pub async fn top_up_credits(
         &self,
         tenant: &TenantId,
@@ -87,6 +88,7 @@ impl Store {
     }
 
     /// The tenant's balance; zero before the first top-up.
+    #[tracing::instrument(name = "db.balance", skip_all, fields(db.system = self.db_system()))]
     pub async fn balance(&self, tenant: &TenantId) -> Result<Balance, StoreError> {
         let row = credit_balance::Entity::find_by_id(tenant.0.clone())
             .one(self.conn())
@@ -100,6 +102,7 @@ impl Store {
     }
 
     /// A page of ledger entries, newest first, before the id `before`.
+    #[tracing::instrument(name = "db.list_credit_entries", skip_all, fields(db.system = self.db_system()))]
     pub async fn list_credit_entries(
         &self,
         tenant: &TenantId,

@@ -124,6 +124,28 @@ impl Store {
         self.statements.load(Ordering::Relaxed)
     }
 
+    /// Connections the pool holds open, and how many of them are idle.
+    pub fn pool_use(&self) -> (u32, usize) {
+        match self.backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        }
+    }
+
+    /// The OpenTelemetry `db.system` of this database.
+    pub fn db_system(&self) -> &'static str {
+        match self.backend() {
+            DbBackend::Postgres => "postgresql",
+            _ => "sqlite",
+        }
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()

@@ -46,6 +46,7 @@ impl Store {
     }
 
     /// Adds PINs to a product's stock; PINs it already has are counted as duplicates.
+    #[tracing::instrument(name = "db.import_pins", skip_all, fields(db.system = self.db_system()))]
     pub async fn import_pins(
         &self,
         tenant: &TenantId,

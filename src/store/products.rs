@@ -1,8 +1,8 @@
 //! Voucher products and their stock counts.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{
@@ -16,6 +16,7 @@ use crate::domain::{
 
 impl Store {
     /// Stores a new product. A `value` the tenant already uses is `AlreadyExists`.
+    #[tracing::instrument(name = "db.insert_product", skip_all, fields(db.system = self.db_system()))]
     pub async fn insert_product(
         &self,
         tenant: &TenantId,
@@ -44,6 +45,7 @@ impl Store {
     }
 
     /// The tenant's product with this idx.
+    #[tracing::instrument(name = "db.get_product", skip_all, fields(db.system = self.db_system()))]
     pub async fn get_product(&self, tenant: &TenantId, idx: &str) -> Result<Product, StoreError> {
         let model = voucher_product::Entity::find_by_id(idx.to_owned())
             .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
@@ -55,6 +57,7 @@ impl Store {
     }
 
     /// The tenant's product with this `value` (slug), if any.
+    #[tracing::instrument(name = "db.find_product_by_value", skip_all, fields(db.system = self.db_system()))]
     pub async fn find_product_by_value(
         &self,
         tenant: &TenantId,
@@ -73,6 +76,7 @@ impl Store {
     }
 
     /// Saves a product's editable fields.
+    #[tracing::instrument(name = "db.save_product", skip_all, fields(db.system = self.db_system()))]
     pub async fn save_product(
         &self,
         tenant: &TenantId,
@@ -103,6 +107,7 @@ impl Store {
     }
 
     /// A page of the tenant's products in creation order, with their stock.
+    #[tracing::instrument(name = "db.list_products", skip_all, fields(db.system = self.db_system()))]
     pub async fn list_products(
         &self,
         tenant: &TenantId,
@@ -129,6 +134,31 @@ impl Store {
             products.push(decode(model, available)?);
         }
         Ok(Page::from_rows(products, limit, |p| p.idx.clone()))
+    }
+
+    /// (tenant, product value, PINs in stock) of every active product: the stock gauge.
+    pub async fn pin_stock(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let now = Timestamp::now().micros();
+        let rows = self
+            .conn()
+            .query_all_raw(super::sql::statement(
+                self.backend(),
+                "SELECT p.tenant_id, p.value, \
+                   (SELECT COUNT(*) FROM voucher_pins v WHERE v.product_id = p.id \
+                      AND v.purchase_id IS NULL AND (v.expires_at IS NULL OR v.expires_at > $1)) AS available \
+                 FROM voucher_products p WHERE p.active = $2",
+                vec![now.into(), true.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("", "tenant_id")?,
+                    row.try_get("", "value")?,
+                    row.try_get("", "available")?,
+                ))
+            })
+            .collect()
     }
 
     /// PINs of a product that are neither sold nor expired.

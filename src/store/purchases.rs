@@ -20,6 +20,7 @@ use crate::domain::{
 
 impl Store {
     /// The tenant's purchase with this reference, if any.
+    #[tracing::instrument(name = "db.find_sale", skip_all, fields(db.system = self.db_system()))]
     pub async fn find_sale(
         &self,
         tenant: &TenantId,
@@ -43,6 +44,7 @@ impl Store {
     /// Sells one PIN: `AlreadyExists` when the reference is taken, `OutOfStock` when no PIN is
     /// left, `InsufficientCredits` when the balance does not cover the price. Nothing changes
     /// unless everything does.
+    #[tracing::instrument(name = "db.sell_pin", skip_all, fields(db.system = self.db_system()))]
     pub async fn sell_pin(
         &self,
         tenant: &TenantId,

@@ -42,6 +42,7 @@ pub struct Recorded {
 
 impl Store {
     /// The order's redemptions, of the given codes or all.
+    #[tracing::instrument(name = "db.order_redemptions", skip_all, fields(db.system = self.db_system()))]
     pub async fn order_redemptions(
         &self,
         tenant: &TenantId,
@@ -82,6 +83,7 @@ impl Store {
     /// Records every draft of an order and consumes its limits, all or nothing, retrying
     /// contention. A (order, code) already recorded is `AlreadyExists`; a limit that no longer
     /// holds is `Refused`.
+    #[tracing::instrument(name = "db.record_redemptions", skip_all, fields(db.system = self.db_system()))]
     pub async fn record_redemptions(
         &self,
         tenant: &TenantId,
@@ -203,6 +205,7 @@ impl Store {
     }
 
     /// Completes the order's pending redemptions (of `codes`, or all); completed ones stay so.
+    #[tracing::instrument(name = "db.confirm_order", skip_all, fields(db.system = self.db_system()))]
     pub async fn confirm_order(
         &self,
         tenant: &TenantId,
@@ -246,6 +249,7 @@ impl Store {
     }
 
     /// Reverts the order's active redemptions (of `codes`, or all) and releases their usage.
+    #[tracing::instrument(name = "db.revert_order", skip_all, fields(db.system = self.db_system()))]
     pub async fn revert_order(
         &self,
         tenant: &TenantId,
@@ -414,6 +418,7 @@ impl Store {
     }
 
     /// The tenant's redemption with this id.
+    #[tracing::instrument(name = "db.get_redemption", skip_all, fields(db.system = self.db_system()))]
     pub async fn get_redemption(
         &self,
         tenant: &TenantId,
@@ -428,6 +433,7 @@ impl Store {
     }
 
     /// A page of the tenant's redemptions, oldest first.
+    #[tracing::instrument(name = "db.list_redemptions", skip_all, fields(db.system = self.db_system()))]
     pub async fn list_redemptions(
         &self,
         tenant: &TenantId,

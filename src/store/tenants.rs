@@ -59,6 +59,7 @@ impl Store {
     }
 
     /// The key with this id, if any.
+    #[tracing::instrument(name = "db.find_key", skip_all, fields(db.system = self.db_system()))]
     pub async fn find_key(&self, key_id: &str) -> Result<Option<StoredKey>, StoreError> {
         let Some(key) = api_key::Entity::find_by_id(key_id.to_owned())
             .one(self.conn())

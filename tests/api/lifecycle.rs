@@ -305,12 +305,14 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
             "--demo",
             "--listen",
             "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
             "--grace-period",
             "4s",
         ])
         .env("DATABASE_URL", &url)
         .env("COUPON_PIN_KEY", TEST_PIN_KEY)
-        .env("RUST_LOG", "info,tower_http=debug")
+        .env("RUST_LOG", "info,coupon_service=debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -11,5 +11,6 @@ mod engine;
 mod events;
 mod ledger;
 mod lifecycle;
+mod operations;
 mod tenancy;
 mod vouchers;

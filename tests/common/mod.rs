@@ -88,6 +88,7 @@ async fn fresh_postgres_database() -> String {
 pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings {
     ServeSettings {
         listen: "127.0.0.1:0".parse().expect("address"),
+        metrics_listen: "127.0.0.1:0".parse().expect("address"),
         database: DatabaseArgs {
             database_url: database_url.to_owned(),
             pool_size: 8,
@@ -111,6 +112,8 @@ pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings
 /// A running server, a store on the same database for setup and checks, and a tenant key.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The Prometheus endpoint.
+    pub metrics_addr: SocketAddr,
     pub channel: Channel,
     pub store: Store,
     /// The server's own pool, to count the statements a call makes.
@@ -138,6 +141,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
     let app = Application::build(settings).await.expect("server builds");
     let addr = app.local_addr();
     let server_store = app.store().clone();
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         stopped.await.ok();
@@ -152,6 +156,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
     .expect("test store");
     let mut app = TestApp {
         addr,
+        metrics_addr,
         channel,
         store,
         server_store,
@@ -271,6 +276,11 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
 }
 
+/// Reads a child's stdout to the end on a thread, so the child never writes to a closed pipe.
+fn drain(lines: impl Iterator<Item = std::io::Result<String>> + Send + 'static) {
+    std::thread::spawn(move || lines.for_each(drop));
+}
+
 impl ServerProcess {
     pub fn spawn(database_url: &str) -> Self {
         Self::spawn_logging(database_url, None)
@@ -289,6 +299,8 @@ impl ServerProcess {
                 "--no-migrate",
                 "--listen",
                 "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
                 "--pool-size",
                 "8",
             ])
@@ -299,14 +311,15 @@ impl ServerProcess {
             .stderr(stderr)
             .spawn()
             .expect("start the server binary");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let addr = stdout
-            .lines()
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = lines
+            .by_ref()
             .map_while(Result::ok)
             .find_map(|line| line.strip_prefix("listening on ").map(str::to_owned))
             .expect("the server prints its address")
             .parse()
             .expect("an address");
+        drain(lines);
         Self { child, addr }
     }
 }

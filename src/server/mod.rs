@@ -1,7 +1,14 @@
-//! Assembles the gRPC server: services, health, reflection, request ids, limits, deadlines and
-//! graceful shutdown.
+//! Assembles the gRPC server: services, health, reflection, request ids, telemetry, limits,
+//! deadlines, the metrics endpoint and graceful shutdown.
 
-use std::{future::Future, net::SocketAddr, path::Path};
+mod incoming;
+mod metrics_http;
+mod pin_key;
+mod rpc;
+mod shutdown;
+mod sweeper;
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::oneshot};
@@ -10,10 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::{server::HealthReporter, ServingStatus};
 use tower::ServiceBuilder;
-use tower_http::{
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::TraceLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+
+pub use shutdown::shutdown_signal;
 
 use crate::{
     api::{AdminApi, Authenticator, CouponApi, VoucherApi},
@@ -21,6 +27,7 @@ use crate::{
     demo,
     domain::pin::PinKey,
     events::{EventFeed, FeedSettings},
+    metrics::Metrics,
     pb::{
         admin_service_server::AdminServiceServer, coupon_service_server::CouponServiceServer,
         voucher_service_server::VoucherServiceServer, FILE_DESCRIPTOR_SET,
@@ -39,6 +46,9 @@ pub const SERVICE_NAMES: [&str; 3] = [
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    metrics_listener: TcpListener,
+    metrics_addr: SocketAddr,
+    metrics: Arc<Metrics>,
     store: Store,
     pin_key: PinKey,
     settings: ServeSettings,
@@ -46,7 +56,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and migrates the database, seeds demo data when asked, and binds the listener.
+    /// Connects and migrates the database, seeds demo data when asked, and binds both listeners.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
         let store = Store::connect(&DatabaseSettings {
             url: settings.database.database_url.clone(),
@@ -56,7 +66,7 @@ impl Application {
         if !settings.no_migrate {
             store.migrate().await?;
         }
-        let pin_key = load_pin_key(&settings)?;
+        let pin_key = pin_key::load_pin_key(&settings)?;
         store.verify_pin_key(&pin_key).await?;
         let demo_key = if settings.demo {
             Some(demo::seed(&store, &pin_key).await?)
@@ -66,10 +76,15 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
-        let local_addr = listener.local_addr()?;
+        let metrics_listener = TcpListener::bind(settings.metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_listen))?;
         Ok(Self {
+            local_addr: listener.local_addr()?,
+            metrics_addr: metrics_listener.local_addr()?,
             listener,
-            local_addr,
+            metrics_listener,
+            metrics: Metrics::new()?,
             store,
             pin_key,
             settings,
@@ -77,9 +92,14 @@ impl Application {
         })
     }
 
-    /// The address actually bound (useful with port 0).
+    /// The gRPC address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The metrics address actually bound.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// The server's store (its pool and statement count).
@@ -92,11 +112,13 @@ impl Application {
         self.demo_key.as_deref()
     }
 
-    /// Serves until `shutdown` resolves, then: health NOT_SERVING, stop accepting, drain within
-    /// the grace period, close the pool.
+    /// Serves until `shutdown` resolves, then: health NOT_SERVING, event streams end with
+    /// UNAVAILABLE, new calls refused, in-flight calls drained within the grace period, pool closed.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
+            metrics,
             store,
             pin_key,
             settings,
@@ -115,10 +137,8 @@ impl Application {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
-        let auth = Authenticator::new(store.clone());
-        let max = settings.max_message_bytes;
-        // Cancelled on shutdown: ends every event stream with UNAVAILABLE and stops the feed.
-        let streams = CancellationToken::new();
+        // Cancelled at shutdown: ends event streams with UNAVAILABLE and stops background work.
+        let stopping = CancellationToken::new();
         let feed = EventFeed::start(
             store.clone(),
             FeedSettings {
@@ -126,13 +146,17 @@ impl Application {
                 retention: settings.event_retention,
                 live_buffer: settings.event_live_buffer,
             },
-            streams.clone(),
+            metrics.event_streams.clone(),
+            stopping.clone(),
         )
         .await?;
+        let auth = Authenticator::new(store.clone());
+        let max = settings.max_message_bytes;
         let coupons = CouponServiceServer::new(CouponApi::new(
             auth.clone(),
             store.clone(),
             feed,
+            metrics.clone(),
             settings.reservation_ttl,
         ))
         .max_decoding_message_size(max)
@@ -141,6 +165,7 @@ impl Application {
             auth.clone(),
             store.clone(),
             pin_key.clone(),
+            metrics.clone(),
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
@@ -151,8 +176,8 @@ impl Application {
         let layers = ServiceBuilder::new()
             // Take the caller's x-request-id or make one, before anything logs.
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            // Every log line of a call carries its request id and method.
-            .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
+            // One span per call (request id, method, tenant, trace parent) and call metrics.
+            .layer(rpc::RpcTelemetryLayer::new(metrics.clone()))
             // Return the request id in the response metadata.
             .layer(PropagateRequestIdLayer::x_request_id())
             // Bound the calls served at once; more wait instead of exhausting the pool.
@@ -161,14 +186,21 @@ impl Application {
             ))
             .into_inner();
 
-        let (stop_sweeping, sweeping_stopped) = oneshot::channel::<()>();
-        let sweeper = tokio::spawn(sweep_expired_reservations(
+        let sweeper = tokio::spawn(sweeper::sweep_expired_reservations(
             store.clone(),
             settings.expiry_sweep_interval,
-            sweeping_stopped,
+            stopping.clone(),
+        ));
+        let metrics_endpoint = tokio::spawn(metrics_http::serve(
+            metrics_listener,
+            metrics,
+            store.clone(),
+            stopping.clone(),
         ));
 
         let (stop_accepting, stopped) = oneshot::channel::<()>();
+        let (incoming, listener_closed) =
+            incoming::ClosedOnDrop::new(TcpListenerStream::new(listener));
         let server = Server::builder()
             // Caps every call; a shorter grpc-timeout from the caller wins.
             .timeout(settings.max_call_duration)
@@ -179,33 +211,40 @@ impl Application {
             .add_service(coupons)
             .add_service(vouchers)
             .add_service(admin)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            .serve_with_incoming_shutdown(incoming, async {
                 stopped.await.ok();
             });
         let mut server = tokio::spawn(server);
 
-        tokio::select! {
-            finished = &mut server => {
-                streams.cancel();
-                stop_sweeping.send(()).ok();
-                sweeper.await.ok();
-                store.close().await;
-                return finished.context("server task failed")?.context("server failed");
-            }
-            () = shutdown => {}
+        let served = tokio::select! {
+            finished = &mut server => Some(finished),
+            () = shutdown => None,
+        };
+        if let Some(finished) = served {
+            stopping.cancel();
+            sweeper.await.ok();
+            metrics_endpoint.await.ok();
+            store.close().await;
+            return finished
+                .context("server task failed")?
+                .context("server failed");
         }
 
-        tracing::info!(grace = ?settings.grace_period, "shutting down: health NOT_SERVING, draining calls");
-        set_health(&health, ServingStatus::NotServing).await;
-        streams.cancel();
-        stop_sweeping.send(()).ok();
-        // Let health watchers see NOT_SERVING before connections get GOAWAY.
-        tokio::task::yield_now().await;
+        // Refuse new connections first (the listening socket closes, existing connections get
+        // GOAWAY), so that nobody sees NOT_SERVING while a new call could still get in. Calls and
+        // streams in flight carry on, health watchers among them.
         stop_accepting.send(()).ok();
+        listener_closed.await.ok();
+        tracing::info!(grace = ?settings.grace_period, "shutting down: health NOT_SERVING");
+        set_health(&health, ServingStatus::NotServing).await;
+        stopping.cancel();
         match tokio::time::timeout(settings.grace_period, &mut server).await {
-            Ok(finished) => finished
-                .context("server task failed")?
-                .context("server failed")?,
+            Ok(finished) => {
+                finished
+                    .context("server task failed")?
+                    .context("server failed")?;
+                tracing::info!("drained: every call finished");
+            }
             Err(_) => {
                 tracing::warn!(
                     "grace period ran out with calls or streams still open; closing them"
@@ -214,124 +253,16 @@ impl Application {
             }
         }
         sweeper.await.ok();
+        metrics_endpoint.await.ok();
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
 }
 
-/// Releases expired reservations every `interval` until told to stop. Replicas may sweep at once:
-/// each release is guarded, so none is released twice.
-async fn sweep_expired_reservations(
-    store: Store,
-    interval: std::time::Duration,
-    mut stop: oneshot::Receiver<()>,
-) {
-    const BATCH: u64 = 500;
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = ticks.tick() => {}
-        }
-        loop {
-            match store
-                .expire_due(crate::domain::Timestamp::now(), BATCH)
-                .await
-            {
-                Ok(expired) if expired as u64 == BATCH => continue,
-                Ok(0) => break,
-                Ok(expired) => {
-                    tracing::info!(expired, "released expired reservations");
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "expiring reservations failed; will retry");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// The span of one call: request id and method, tenant recorded once authenticated.
-fn call_span<B>(request: &http::Request<B>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!(
-        "grpc",
-        request_id,
-        method = %request.uri().path(),
-        tenant = tracing::field::Empty,
-    )
-}
-
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     for name in SERVICE_NAMES {
         health.set_service_status(name, status).await;
-    }
-}
-
-/// The PIN key from --pin-key, else from the key file; demo mode creates the file when missing.
-fn load_pin_key(settings: &ServeSettings) -> anyhow::Result<PinKey> {
-    if let Some(encoded) = &settings.pin_key {
-        return PinKey::from_base64(encoded).context("COUPON_PIN_KEY");
-    }
-    let path = settings.pin_key_file.as_path();
-    if !path.exists() && settings.demo {
-        create_demo_key_file(path)?;
-    }
-    let encoded = std::fs::read_to_string(path).with_context(|| {
-        format!(
-            "no PIN key: set COUPON_PIN_KEY to base64 of 32 random bytes, or put it in {}",
-            path.display()
-        )
-    })?;
-    PinKey::from_base64(&encoded).with_context(|| format!("PIN key file {}", path.display()))
-}
-
-fn create_demo_key_file(path: &Path) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, PinKey::generate_base64())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tracing::warn!(
-        path = %path.display(),
-        "demo mode generated a PIN key file; production keys belong in a secret (COUPON_PIN_KEY)"
-    );
-    Ok(())
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("received SIGINT"),
-        () = terminate => tracing::info!("received SIGTERM"),
     }
 }
