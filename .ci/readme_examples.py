@@ -9,6 +9,7 @@ output block after it is not run.
 Usage: readme_examples.py BINARY [README]
 """
 
+import functools
 import os
 import re
 import socket
@@ -40,23 +41,22 @@ def examples(readme):
 
 
 def matches(expected, actual):
-    """Whether `expected` lines appear in order in `actual`, `...` matching any run of lines."""
+    """Whether `expected` lines appear in order in `actual`, `...` matching any run of lines.
+
+    Lines after the last expected one are allowed; each `...` may match zero or more lines, and
+    the match backtracks, so `...` before `}` is not fooled by an inner brace.
+    """
     lines = [l.strip() for l in actual.splitlines() if l.strip()]
-    position = 0
-    gap_allowed = False
-    for want in expected:
-        if want == "...":
-            gap_allowed = True
-            continue
-        while position < len(lines) and lines[position] != want:
-            if not gap_allowed:
-                return False
-            position += 1
-        if position == len(lines):
-            return False
-        position += 1
-        gap_allowed = False
-    return True
+
+    @functools.lru_cache(maxsize=None)
+    def from_here(i, j):
+        if i == len(expected):
+            return True
+        if expected[i] == "...":
+            return any(from_here(i + 1, k) for k in range(j, len(lines) + 1))
+        return j < len(lines) and lines[j] == expected[i] and from_here(i + 1, j + 1)
+
+    return from_here(0, 0)
 
 
 def wait_for_port(port, process, seconds=60):
