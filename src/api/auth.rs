@@ -142,20 +142,22 @@ mod tests {
 
     fn with(header: &str) -> MetadataMap {
         let mut map = MetadataMap::new();
-        map.insert("authorization", MetadataValue::try_from(header).unwrap());
+        if let Ok(value) = MetadataValue::try_from(header) {
+            map.insert("authorization", value);
+        }
         map
     }
 
     #[test]
     fn reads_bearer_and_basic() {
         assert_eq!(
-            credentials(&with("Bearer key_1.s3cret")).unwrap(),
-            ("key_1".into(), "s3cret".into())
+            credentials(&with("Bearer key_1.s3cret")).ok(),
+            Some(("key_1".into(), "s3cret".into()))
         );
         let basic = format!("Basic {}", STANDARD.encode("key_1:s3cret"));
         assert_eq!(
-            credentials(&with(&basic)).unwrap(),
-            ("key_1".into(), "s3cret".into())
+            credentials(&with(&basic)).ok(),
+            Some(("key_1".into(), "s3cret".into()))
         );
     }
 

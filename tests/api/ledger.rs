@@ -811,3 +811,48 @@ crate::on_both_databases!(
     unconfirmed_reservations_expire_and_free_their_slot,
     the_background_sweeper_expires_reservations,
 );
+
+/// With its database gone, the service answers UNAVAILABLE (retry elsewhere or later), never
+/// INTERNAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_database_is_unavailable() {
+    let app = spawn_app(Backend::Postgres).await;
+    create(&app, limited("ANY", 100, pb::Limits::default())).await;
+    let mut client = app.coupons(&app.token);
+    // Cache the key, so the failing statement is the call's own.
+    client
+        .redeem(order(&["ANY"], "o-1", "c", pb::OrderStatus::Completed))
+        .await
+        .unwrap();
+
+    let (base, name) = app.database_url.rsplit_once('/').unwrap();
+    let admin = Database::connect(format!("{base}/postgres")).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false"
+        ))
+        .await
+        .unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+        ))
+        .await
+        .unwrap();
+    let status = client
+        .redeem(order(&["ANY"], "o-2", "c", pb::OrderStatus::Completed))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let status = client
+        .list_redemptions(pb::ListRedemptionsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    admin
+        .execute_unprepared(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true"
+        ))
+        .await
+        .unwrap();
+}
