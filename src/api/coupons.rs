@@ -50,6 +50,33 @@ enum Requested {
     Unknown(String),
 }
 
+/// The coupons a request names, by code, with their ledger views.
+pub(super) type Found = HashMap<String, (Coupon, LedgerView)>;
+
+/// The engine's input for `code`, taking its coupon (if any) out of `found`.
+pub(super) fn candidate(code: &Code, found: &mut Found) -> Candidate {
+    let entry = found.remove(code.as_str());
+    Candidate {
+        code: code.clone(),
+        ledger: entry
+            .as_ref()
+            .map(|(_, ledger)| *ledger)
+            .unwrap_or_default(),
+        coupon: entry.map(|(coupon, _)| coupon),
+    }
+}
+
+/// The requested texts that are codes.
+fn parsed(requested: &[Requested]) -> Vec<Code> {
+    requested
+        .iter()
+        .filter_map(|r| match r {
+            Requested::Code(code) => Some(code.clone()),
+            Requested::Unknown(_) => None,
+        })
+        .collect()
+}
+
 impl Requested {
     fn text(&self) -> &str {
         match self {
@@ -97,20 +124,15 @@ impl CouponApi {
         }
     }
 
-    /// The requested codes' coupons with their ledger views, in one statement.
-    async fn load(
+    /// The coupons of `codes` with their ledger views for the checkout's customer, in one
+    /// statement.
+    pub(super) async fn load(
         &self,
         caller: &Caller,
-        requested: &[Requested],
+        codes: &[Code],
         checkout: &Checkout,
-    ) -> Result<HashMap<String, (Coupon, LedgerView)>, ApiError> {
-        let mut codes: Vec<Code> = requested
-            .iter()
-            .filter_map(|r| match r {
-                Requested::Code(code) => Some(code.clone()),
-                Requested::Unknown(_) => None,
-            })
-            .collect();
+    ) -> Result<Found, ApiError> {
+        let mut codes = codes.to_vec();
         codes.sort();
         codes.dedup();
         let customer = checkout.customer.ledger_key();
@@ -132,7 +154,7 @@ impl CouponApi {
     ) -> Result<pb::ValidateResponse, ApiError> {
         let requested = requested_codes(&request.codes)?;
         let checkout = checkout_from_pb(request.checkout)?;
-        let found = self.load(caller, &requested, &checkout).await?;
+        let found = self.load(caller, &parsed(&requested), &checkout).await?;
         let now = Timestamp::now();
         let results: Vec<pb::CodeValidation> = requested
             .iter()
@@ -164,7 +186,7 @@ impl CouponApi {
     ) -> Result<pb::ApplyResponse, ApiError> {
         let requested = requested_codes(&request.codes)?;
         let checkout = checkout_from_pb(request.checkout)?;
-        let mut found = self.load(caller, &requested, &checkout).await?;
+        let mut found = self.load(caller, &parsed(&requested), &checkout).await?;
         let mut seen = std::collections::HashSet::new();
         let mut candidates = Vec::new();
         let mut untypeable = Vec::new();
@@ -173,14 +195,7 @@ impl CouponApi {
             .filter(|r| seen.insert(r.text().to_owned()))
         {
             match r {
-                Requested::Code(code) => {
-                    let entry = found.remove(code.as_str());
-                    candidates.push(Candidate {
-                        code: code.clone(),
-                        ledger: entry.as_ref().map(|(_, l)| *l).unwrap_or_default(),
-                        coupon: entry.map(|(c, _)| c),
-                    });
-                }
+                Requested::Code(code) => candidates.push(candidate(code, &mut found)),
                 Requested::Unknown(text) => untypeable.push(text.clone()),
             }
         }

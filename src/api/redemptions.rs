@@ -7,7 +7,7 @@ use tonic::metadata::MetadataMap;
 
 use super::{
     convert::{checkout::checkout_from_pb, timestamp_to_pb},
-    coupons::CouponApi,
+    coupons::{candidate, CouponApi},
     paging::{page_size, PageTokens},
     ApiError, Caller, StoreResultExt,
 };
@@ -131,22 +131,10 @@ impl CouponApi {
             return replay(existing, &codes, &fingerprint);
         }
 
-        let customer = checkout.customer.ledger_key();
-        let mut found = self
-            .store
-            .coupons_with_ledger(&caller.tenant, &codes, customer.as_deref())
-            .await?;
+        let mut found = self.load(caller, &codes, &checkout).await?;
         let candidates: Vec<Candidate> = codes
             .iter()
-            .map(|code| {
-                let position = found.iter().position(|(c, _)| &c.code == code);
-                let entry = position.map(|i| found.swap_remove(i));
-                Candidate {
-                    code: code.clone(),
-                    ledger: entry.as_ref().map(|(_, l)| *l).unwrap_or_default(),
-                    coupon: entry.map(|(c, _)| c),
-                }
-            })
+            .map(|code| candidate(code, &mut found))
             .collect();
         let now = Timestamp::now();
         let priced = engine::price(&checkout, candidates, now);

@@ -1,8 +1,10 @@
 //! Voucher products and their stock counts.
 
+use std::collections::HashMap;
+
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use super::{
@@ -128,11 +130,15 @@ impl Store {
             .limit(limit + 1)
             .all(self.conn())
             .await?;
-        let mut products = Vec::with_capacity(rows.len());
-        for model in rows {
-            let available = self.available_pins(&model.id).await?;
-            products.push(decode(model, available)?);
-        }
+        let ids: Vec<&str> = rows.iter().map(|m| m.id.as_str()).collect();
+        let stock = self.stock_of(&ids).await?;
+        let products = rows
+            .into_iter()
+            .map(|model| {
+                let available = stock.get(&model.id).copied().unwrap_or(0);
+                decode(model, available)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(products, limit, |p| p.idx.clone()))
     }
 
@@ -163,18 +169,36 @@ impl Store {
 
     /// PINs of a product that are neither sold nor expired.
     pub(crate) async fn available_pins(&self, product_id: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .stock_of(&[product_id])
+            .await?
+            .get(product_id)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    /// PINs in stock of each of these products, in one statement.
+    async fn stock_of(&self, product_ids: &[&str]) -> Result<HashMap<String, i64>, StoreError> {
+        if product_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let now = Timestamp::now().micros();
-        let count = voucher_pin::Entity::find()
-            .filter(voucher_pin::Column::ProductId.eq(product_id))
+        let counts: Vec<(String, i64)> = voucher_pin::Entity::find()
+            .select_only()
+            .column(voucher_pin::Column::ProductId)
+            .column_as(voucher_pin::Column::Id.count(), "available")
+            .filter(voucher_pin::Column::ProductId.is_in(product_ids.iter().copied()))
             .filter(voucher_pin::Column::PurchaseId.is_null())
             .filter(
                 Condition::any()
                     .add(voucher_pin::Column::ExpiresAt.is_null())
                     .add(voucher_pin::Column::ExpiresAt.gt(now)),
             )
-            .count(self.conn())
+            .group_by(voucher_pin::Column::ProductId)
+            .into_tuple()
+            .all(self.conn())
             .await?;
-        i64::try_from(count).map_err(|_| StoreError::Corrupt("pin count overflows".into()))
+        Ok(counts.into_iter().collect())
     }
 }
 

@@ -290,6 +290,7 @@ crate::on_both_databases!(
     the_command_line_migrates_and_creates_tenants,
     demo_mode_seeds_the_documented_data_once,
     a_wrong_pin_key_is_refused_at_start,
+    oversized_requests_are_refused_and_change_nothing,
 );
 
 /// SIGTERM with an open stream and an in-flight call: health turns NOT_SERVING at once, new calls
@@ -416,4 +417,72 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
         "exited within the grace period: {:?}",
         signalled.elapsed()
     );
+}
+
+async fn oversized_requests_are_refused_and_change_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_message_bytes = 2_048).await;
+    let mut coupon = super::admin_coupons::save200("HUGE");
+    coupon.conditions.as_mut().unwrap().customer_ids =
+        (0..300).map(|n| format!("customer-{n:06}")).collect();
+    let status = app
+        .admin(&app.token)
+        .create_coupon(pb::CreateCouponRequest {
+            coupon: Some(coupon),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(status.code(), Code::OutOfRange | Code::ResourceExhausted),
+        "{status:?}"
+    );
+    let missing = app
+        .admin(&app.token)
+        .get_coupon(pb::GetCouponRequest {
+            code: "HUGE".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+/// A call cut off by its deadline is dropped whole: its transaction never commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_its_deadline_commits_nothing() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mut admin = app.admin(&app.token);
+    admin
+        .list_coupons(pb::ListCouponsRequest::default())
+        .await
+        .unwrap();
+    // Hold SQLite's write lock so the call waits inside the server until its deadline passes.
+    let db = Database::connect(&app.database_url).await.unwrap();
+    let lock = db.begin().await.unwrap();
+    lock.execute_unprepared("INSERT INTO settings (name, value) VALUES ('held', 'x')")
+        .await
+        .unwrap();
+    let mut request = Request::new(pb::CreateCouponRequest {
+        coupon: Some(super::admin_coupons::save200("LATE")),
+    });
+    request.set_timeout(Duration::from_millis(300));
+    let status = admin.create_coupon(request).await.unwrap_err();
+    assert!(
+        matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{status:?}"
+    );
+    lock.rollback().await.unwrap();
+    let missing = admin
+        .get_coupon(pb::GetCouponRequest {
+            code: "LATE".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound, "nothing was committed");
+    admin
+        .create_coupon(pb::CreateCouponRequest {
+            coupon: Some(super::admin_coupons::save200("LATE")),
+        })
+        .await
+        .expect("the server carries on");
 }
