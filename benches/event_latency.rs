@@ -43,6 +43,10 @@ fn settings(url: &str, dir: &std::path::Path) -> ServeSettings {
         event_live_buffer: 4_096,
         pin_key: Some(PIN_KEY.to_owned()),
         pin_key_file: dir.join("pin.key"),
+        tls_cert: None,
+        tls_key: None,
+        tls_client_ca: None,
+        health_listen: None,
     }
 }
 

@@ -39,6 +39,9 @@ async fn execute(command: Command) -> anyhow::Result<()> {
                 );
             }
             say!("metrics on http://{}/metrics", app.metrics_addr());
+            if let Some(health) = app.health_addr() {
+                say!("plaintext health on {health}");
+            }
             say!("listening on {}", app.local_addr());
             tracing::info!(addr = %app.local_addr(), metrics = %app.metrics_addr(), "serving gRPC");
             app.run_until_stopped(shutdown_signal()).await

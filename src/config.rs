@@ -131,6 +131,20 @@ pub struct ServeSettings {
     /// outbox instead.
     #[arg(long, env = "COUPON_EVENT_LIVE_BUFFER", default_value_t = 4_096)]
     pub event_live_buffer: usize,
+    /// PEM certificate chain to serve gRPC over TLS with (with --tls-key).
+    #[arg(long, env = "COUPON_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "COUPON_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that client certificates must chain to: mutual TLS, every caller
+    /// presents a certificate (needs --tls-cert).
+    #[arg(long, env = "COUPON_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Plaintext address serving only grpc.health.v1, for probes that cannot present a client
+    /// certificate. Defaults to 0.0.0.0:50052 when mutual TLS is on; off otherwise.
+    #[arg(long, env = "COUPON_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
     /// Base64 of the 32-byte AES-256 key that seals PINs (from a Kubernetes Secret).
     #[arg(long, env = "COUPON_PIN_KEY", hide_env_values = true)]
     pub pin_key: Option<String>,

@@ -7,6 +7,7 @@ mod pin_key;
 mod rpc;
 mod shutdown;
 mod sweeper;
+mod tls;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
@@ -42,10 +43,16 @@ pub const SERVICE_NAMES: [&str; 3] = [
     "coupons.v1.AdminService",
 ];
 
+/// Where probes reach health when mutual TLS is on and no address is configured.
+const DEFAULT_HEALTH_LISTEN: &str = "0.0.0.0:50052";
+
 /// A bound, migrated, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    health_listener: Option<TcpListener>,
+    health_addr: Option<SocketAddr>,
     metrics_listener: TcpListener,
     metrics_addr: SocketAddr,
     metrics: Arc<Metrics>,
@@ -79,7 +86,29 @@ impl Application {
         let metrics_listener = TcpListener::bind(settings.metrics_listen)
             .await
             .with_context(|| format!("cannot listen on {} for metrics", settings.metrics_listen))?;
+        let tls = tls::server_tls(&settings)?;
+        // The kubelet's gRPC probe cannot present a client certificate: with mutual TLS, health is
+        // also served in plaintext on a port of its own.
+        let health_listen = match (settings.health_listen, &settings.tls_client_ca) {
+            (Some(addr), _) => Some(addr),
+            (None, Some(_)) => Some(DEFAULT_HEALTH_LISTEN.parse()?),
+            (None, None) => None,
+        };
+        let health_listener = match health_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} for health"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
+            health_addr: health_listener
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?,
+            health_listener,
+            tls,
             local_addr: listener.local_addr()?,
             metrics_addr: metrics_listener.local_addr()?,
             listener,
@@ -95,6 +124,11 @@ impl Application {
     /// The gRPC address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The plaintext health-only address, when there is one.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_addr
     }
 
     /// The metrics address actually bound.
@@ -117,6 +151,8 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             listener,
+            tls,
+            health_listener,
             metrics_listener,
             metrics,
             store,
@@ -126,6 +162,21 @@ impl Application {
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, ServingStatus::Serving).await;
+        // Stays up through the drain so probes see NOT_SERVING; stopped last.
+        let health_only = CancellationToken::new();
+        let health_port = health_listener.map(|listener| {
+            let service = tonic_health::pb::health_server::HealthServer::new(
+                tonic_health::server::HealthService::from_health_reporter(health.clone()),
+            );
+            let stop = health_only.clone();
+            tokio::spawn(
+                Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                        stop.cancelled().await
+                    }),
+            )
+        });
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -201,7 +252,11 @@ impl Application {
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let (incoming, listener_closed) =
             incoming::ClosedOnDrop::new(TcpListenerStream::new(listener));
-        let server = Server::builder()
+        let mut builder = Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).context("TLS configuration")?;
+        }
+        let server = builder
             // Caps every call; a shorter grpc-timeout from the caller wins.
             .timeout(settings.max_call_duration)
             .layer(layers)
@@ -222,6 +277,7 @@ impl Application {
         };
         if let Some(finished) = served {
             stopping.cancel();
+            health_only.cancel();
             sweeper.await.ok();
             metrics_endpoint.await.ok();
             store.close().await;
@@ -251,6 +307,10 @@ impl Application {
                 );
                 server.abort();
             }
+        }
+        health_only.cancel();
+        if let Some(port) = health_port {
+            port.await.ok();
         }
         sweeper.await.ok();
         metrics_endpoint.await.ok();

@@ -13,4 +13,5 @@ mod ledger;
 mod lifecycle;
 mod operations;
 mod tenancy;
+mod tls;
 mod vouchers;

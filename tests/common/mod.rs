@@ -106,6 +106,10 @@ pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings
         event_live_buffer: 4_096,
         pin_key: Some(TEST_PIN_KEY.to_owned()),
         pin_key_file: dir.join("pin.key"),
+        tls_cert: None,
+        tls_key: None,
+        tls_client_ca: None,
+        health_listen: None,
     }
 }
 
