@@ -68,6 +68,7 @@ impl Authenticator {
         }
         // Every later log line and span of this call names its tenant.
         tracing::Span::current().record("tenant", key.tenant_id.0.as_str());
+        tracing::debug!(key_id = %key.key_id, "authenticated");
         if !key.scopes.contains(scope) {
             return Err(ApiError::PermissionDenied(scope));
         }

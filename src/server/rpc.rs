@@ -74,7 +74,6 @@ where
         let response = self.inner.call(request);
         Box::pin(
             async move {
-                tracing::debug!("started processing request");
                 let response = response.await?;
                 let (parts, body) = response.into_parts();
                 let mut call = Some(call);

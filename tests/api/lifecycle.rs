@@ -365,11 +365,11 @@ async fn sigterm_drains_in_flight_calls_and_exits_zero() {
             })
             .await
     });
-    // The call is in flight once the server logs that it started processing it.
+    // The call is in flight once the server logs that it authenticated it.
     let started = tokio::task::spawn_blocking(move || {
-        log_rx.iter().any(|line| {
-            line.contains("started processing request") && line.contains("CreateCoupon")
-        })
+        log_rx
+            .iter()
+            .any(|line| line.contains("authenticated") && line.contains("CreateCoupon"))
     });
     assert!(started.await.unwrap(), "the server saw the call");
 

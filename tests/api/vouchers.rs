@@ -349,10 +349,33 @@ async fn pins_and_keys_never_reach_the_logs(backend: Backend) {
         .unwrap_err();
     drop(process);
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(
-        text.contains("x-request-id") || text.contains("request_id"),
-        "the log has the calls"
-    );
+    // Every line logged inside a call names its request, method and tenant.
+    let call_lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["span"]["name"] == "grpc")
+        .collect();
+    assert!(call_lines.len() >= 6, "the calls were logged: {text}");
+    for line in &call_lines {
+        let span = &line["span"];
+        assert!(
+            span["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "{line}"
+        );
+        assert!(
+            span["rpc.method"].as_str().is_some_and(|m| !m.is_empty()),
+            "{line}"
+        );
+        assert!(
+            span["tenant"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("ten_")),
+            "{line}"
+        );
+    }
+    assert!(call_lines
+        .iter()
+        .any(|l| l["span"]["rpc.method"] == "Purchase"));
     let secret = app.token.split_once('.').unwrap().1;
     assert!(!text.contains(&sold.pin), "a PIN reached the log");
     assert!(!text.contains("PIN-SECRET"), "a PIN reached the log");

@@ -290,7 +290,7 @@ impl ServerProcess {
         Self::spawn_logging(database_url, None)
     }
 
-    /// Like `spawn`, writing debug logs to `log` when given.
+    /// Like `spawn`, writing debug logs (JSON, as in production) to `log` when given.
     pub fn spawn_logging(database_url: &str, log: Option<&std::path::Path>) -> Self {
         use std::io::{BufRead, BufReader};
         let stderr = match log {
@@ -311,6 +311,7 @@ impl ServerProcess {
             .env("DATABASE_URL", database_url)
             .env("COUPON_PIN_KEY", TEST_PIN_KEY)
             .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
+            .env("COUPON_LOG_FORMAT", "json")
             .stdout(std::process::Stdio::piped())
             .stderr(stderr)
             .spawn()
