@@ -26,6 +26,18 @@ fn limited(code: &str, amount: i64, limits: pb::Limits) -> pb::Coupon {
     }
 }
 
+/// A fixed 1000-off coupon usable `uses` times in all.
+fn max_uses(code: &str, uses: i64) -> pb::Coupon {
+    limited(
+        code,
+        1_000,
+        pb::Limits {
+            max_redemptions: Some(uses),
+            ..Default::default()
+        },
+    )
+}
+
 fn order(
     codes: &[&str],
     order_id: &str,
@@ -299,26 +311,8 @@ async fn a_redemption_lives_through_confirm_and_revert(backend: Backend) {
 
 async fn redeem_refuses_bad_input_and_coupons_that_do_not_apply(backend: Backend) {
     let app = spawn_app(backend).await;
-    create(
-        &app,
-        limited(
-            "GOOD",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(5),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
-    let mut big = limited(
-        "BIGONLY",
-        1_000,
-        pb::Limits {
-            max_redemptions: Some(5),
-            ..Default::default()
-        },
-    );
+    create(&app, max_uses("GOOD", 5)).await;
+    let mut big = max_uses("BIGONLY", 5);
     big.conditions = Some(pb::Conditions {
         min_subtotal: 1_000_000,
         ..Default::default()
@@ -469,18 +463,7 @@ fn reasons(lost: &[Status]) -> Vec<String> {
 
 async fn limits_hold_when_three_processes_race(backend: Backend) {
     let app = spawn_app(backend).await;
-    create(
-        &app,
-        limited(
-            "FIFTY",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(50),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
+    create(&app, max_uses("FIFTY", 50)).await;
     create(
         &app,
         limited(
@@ -561,18 +544,7 @@ async fn limits_hold_when_three_processes_race(backend: Backend) {
 
 async fn identical_retries_racing_redeem_once(backend: Backend) {
     let app = spawn_app(backend).await;
-    create(
-        &app,
-        limited(
-            "ONCE",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(1),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
+    create(&app, max_uses("ONCE", 1)).await;
     let (_processes, channels) = cluster(&app).await;
     let requests = (0..20)
         .map(|_| order(&["ONCE"], "order-retried", "c-1", pb::OrderStatus::Pending))
@@ -599,18 +571,7 @@ async fn identical_retries_racing_redeem_once(backend: Backend) {
 
 async fn a_revert_frees_exactly_one_slot(backend: Backend) {
     let app = spawn_app(backend).await;
-    create(
-        &app,
-        limited(
-            "THREE",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(3),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
+    create(&app, max_uses("THREE", 3)).await;
     let mut client = app.coupons(&app.token);
     for n in 0..3 {
         client
@@ -658,30 +619,8 @@ async fn a_revert_frees_exactly_one_slot(backend: Backend) {
 
 async fn unconfirmed_reservations_expire_and_free_their_slot(backend: Backend) {
     let app = spawn_app(backend).await;
-    create(
-        &app,
-        limited(
-            "HELD",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(1),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
-    create(
-        &app,
-        limited(
-            "KEPT",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(1),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
+    create(&app, max_uses("HELD", 1)).await;
+    create(&app, max_uses("KEPT", 1)).await;
     let mut client = app.coupons(&app.token);
     let mut held = order(&["HELD"], "o-held", "c-1", pb::OrderStatus::Pending);
     held.reservation_ttl = Some(prost_types::Duration {
@@ -755,18 +694,7 @@ async fn unconfirmed_reservations_expire_and_free_their_slot(backend: Backend) {
 
 async fn the_background_sweeper_expires_reservations(backend: Backend) {
     let app = spawn_app(backend).await;
-    create(
-        &app,
-        limited(
-            "BRIEF",
-            1_000,
-            pb::Limits {
-                max_redemptions: Some(1),
-                ..Default::default()
-            },
-        ),
-    )
-    .await;
+    create(&app, max_uses("BRIEF", 1)).await;
     let mut client = app.coupons(&app.token);
     let mut brief = order(&["BRIEF"], "o-brief", "c-1", pb::OrderStatus::Pending);
     brief.reservation_ttl = Some(prost_types::Duration {
