@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{
@@ -144,27 +143,24 @@ impl Store {
 
     /// (tenant, product value, PINs in stock) of every active product: the stock gauge.
     pub async fn pin_stock(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let now = Timestamp::now().micros();
-        let rows = self
-            .conn()
-            .query_all_raw(super::sql::statement(
-                self.backend(),
-                "SELECT p.tenant_id, p.value, \
-                   (SELECT COUNT(*) FROM voucher_pins v WHERE v.product_id = p.id \
-                      AND v.purchase_id IS NULL AND (v.expires_at IS NULL OR v.expires_at > $1)) AS available \
-                 FROM voucher_products p WHERE p.active = $2",
-                vec![now.into(), true.into()],
-            ))
+        let products: Vec<(String, String, String)> = voucher_product::Entity::find()
+            .select_only()
+            .column(voucher_product::Column::Id)
+            .column(voucher_product::Column::TenantId)
+            .column(voucher_product::Column::Value)
+            .filter(voucher_product::Column::Active.eq(true))
+            .into_tuple()
+            .all(self.conn())
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("", "tenant_id")?,
-                    row.try_get("", "value")?,
-                    row.try_get("", "available")?,
-                ))
+        let ids: Vec<&str> = products.iter().map(|(id, _, _)| id.as_str()).collect();
+        let stock = self.stock_of(&ids).await?;
+        Ok(products
+            .iter()
+            .map(|(id, tenant, value)| {
+                let available = stock.get(id).copied().unwrap_or(0);
+                (tenant.clone(), value.clone(), available)
             })
-            .collect()
+            .collect())
     }
 
     /// PINs of a product that are neither sold nor expired.

@@ -10,7 +10,8 @@ mod eligibility;
 pub mod predicate;
 mod reason;
 
-pub use discount::{Benefit, Remaining};
+pub use discount::Benefit;
+use discount::Remaining;
 pub use reason::Reason;
 
 use crate::domain::{
