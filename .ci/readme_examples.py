@@ -2,7 +2,8 @@
 """Runs the README's grpcurl examples against a demo server and checks their answers.
 
 An example is a ```sh block directly followed by an output block (```text or ```json). The
-command runs in bash; every line of the output block, trimmed, must appear in the command's
+command runs in bash, with the README's `localhost:50051` turned into the port the demo server
+actually got (it listens on a free one, so that two runs on one machine never collide); every line of the output block, trimmed, must appear in the command's
 output in the same order. A line `...` stands for any number of lines. A sh block without an
 output block after it is not run.
 
@@ -12,11 +13,10 @@ Usage: readme_examples.py BINARY [README]
 import functools
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 
 FENCE = re.compile(r"^```(\w*)\s*$")
 
@@ -59,17 +59,16 @@ def matches(expected, actual):
     return from_here(0, 0)
 
 
-def wait_for_port(port, process, seconds=60):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            sys.exit(f"the demo server exited early with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    sys.exit("the demo server did not start listening")
+def listening_port(process, log):
+    """The port of the server's `listening on ADDR` line; its other output goes to `log`."""
+    for line in process.stdout:
+        log.write(line)
+        log.flush()
+        if line.startswith("listening on "):
+            port = int(line.strip().rsplit(":", 1)[1])
+            threading.Thread(target=lambda: log.writelines(process.stdout), daemon=True).start()
+            return port
+    sys.exit(f"the demo server exited with {process.wait()} before listening")
 
 
 def main():
@@ -81,13 +80,15 @@ def main():
     workdir = tempfile.mkdtemp(prefix="readme-examples-")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "COUPON_"))}
     log = open(os.path.join(workdir, "server.log"), "w")
-    server = subprocess.Popen([binary, "serve", "--demo"], cwd=workdir, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([binary, "serve", "--demo", "--listen", "127.0.0.1:0",
+                               "--metrics-listen", "127.0.0.1:0"], cwd=workdir, env=env,
+                              stdout=subprocess.PIPE, stderr=log, text=True)
     passed = failed = 0
     try:
-        wait_for_port(50051, server)
+        port = listening_port(server, log)
         for command, expected in found:
-            run = subprocess.run(["bash", "-c", command], cwd=workdir, capture_output=True,
+            run = subprocess.run(["bash", "-c", command.replace("localhost:50051", f"localhost:{port}")],
+                                 cwd=workdir, capture_output=True,
                                  text=True, timeout=60)
             output = run.stdout + run.stderr
             if matches(expected, output):

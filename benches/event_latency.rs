@@ -8,7 +8,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use coupon_service::{
-    config::{DatabaseArgs, ServeSettings},
+    config::{DatabaseArgs, QuotaSettings, ServeSettings},
     domain::{api_key::IssuedKey, Scopes},
     pb::{self, coupon_service_client::CouponServiceClient},
     server::Application,
@@ -29,6 +29,7 @@ fn settings(url: &str, dir: &std::path::Path) -> ServeSettings {
         database: DatabaseArgs {
             database_url: url.to_owned(),
             pool_size: 16,
+            sqlite_synchronous: Default::default(),
         },
         no_migrate: false,
         demo: false,
@@ -47,6 +48,12 @@ fn settings(url: &str, dir: &std::path::Path) -> ServeSettings {
         tls_key: None,
         tls_client_ca: None,
         health_listen: None,
+        // The bench measures the service, not the tenant quota.
+        quotas: QuotaSettings {
+            quota_requests_per_second: 0,
+            unknown_code_limit: 0,
+            ..Default::default()
+        },
     }
 }
 
@@ -125,7 +132,7 @@ async fn measure(
                     currency: "INR".into(),
                     items: vec![pb::LineItem {
                         product_id: "p".into(),
-                        unit_price: 1_000,
+                        unit_price: Some(1_000),
                         quantity: 1,
                         ..Default::default()
                     }],
@@ -178,6 +185,7 @@ async fn main() {
     let store = Store::connect(&DatabaseSettings {
         url: url.clone(),
         pool_size: 2,
+        sqlite_synchronous: Default::default(),
     })
     .await
     .unwrap();

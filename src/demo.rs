@@ -6,6 +6,7 @@ use rand::Rng;
 use crate::{
     domain::{
         api_key::IssuedKey,
+        audit::{AuditEntry, COMMAND_LINE_ACTOR},
         coupon::{
             Conditions, CouponRules, CustomerSegment, DiscountRule, Limits, NewCoupon, Stacking,
             Target,
@@ -45,10 +46,15 @@ pub async fn seed(store: &Store, pin_key: &PinKey) -> Result<String, StoreError>
     let tenant = store
         .create_tenant(DEMO_TENANT, &Scopes::all(), &key)
         .await?;
+    // The seed is recorded like any admin change, under the command line's actor.
+    let seeded = |rpc, resource| AuditEntry::new(COMMAND_LINE_ACTOR, rpc, resource);
     for coupon in demo_coupons()? {
-        store.insert_coupon(&tenant.id, &coupon).await?;
+        let audit = seeded("CreateCoupon", "coupon").with("code", coupon.code().as_str());
+        store.insert_coupon(&tenant.id, &coupon, &audit).await?;
     }
-    let product = store.insert_product(&tenant.id, &demo_product()?).await?;
+    let spec = demo_product()?;
+    let audit = seeded("CreateProduct", "product").with("value", spec.value.as_str());
+    let product = store.insert_product(&tenant.id, &spec, &audit).await?;
     let pins = (0..DEMO_PINS)
         .map(|n| {
             let pin = format!("{:012}", rand::rng().random_range(0..1_000_000_000_000u64));
@@ -62,13 +68,22 @@ pub async fn seed(store: &Store, pin_key: &PinKey) -> Result<String, StoreError>
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    store.import_pins(&tenant.id, &product.idx, pins).await?;
     store
-        .top_up_credits(
+        .import_pins(
+            &tenant.id,
+            &product.idx,
+            pins,
+            &seeded("ImportPins", "product"),
+        )
+        .await?;
+    store
+        .add_credits(
             &tenant.id,
             DEMO_CREDITS,
             "demo-initial-credits",
             "demo credits",
+            crate::domain::Timestamp::now(),
+            &seeded("TopUpCredits", "credit_entry").with("amount", DEMO_CREDITS),
         )
         .await?;
     tracing::info!(tenant = %tenant.id, "demo tenant created");

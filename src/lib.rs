@@ -1,11 +1,13 @@
 //! coupon-service: a multi-tenant gRPC coupon engine.
 //!
-//! Data flows one way: [`api`] authenticates and translates, [`domain`] decides, [`store`]
-//! persists atomically. [`server`] assembles it; [`cli`] is the command line.
+//! Data flows one way: [`api`] authenticates and translates, `app` runs each use case,
+//! [`domain`] decides by pure rules, [`store`] persists atomically and [`events`] publishes.
+//! [`server`] assembles it; [`cli`] is the command line.
 
 #![forbid(unsafe_code)]
 
-pub mod api;
+pub(crate) mod api;
+mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;

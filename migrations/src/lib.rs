@@ -12,6 +12,12 @@ mod m20261121_000003_redemption_ledger;
 mod m20261121_000004_campaigns;
 mod m20261121_000005_purchases;
 mod m20261121_000006_redemption_events;
+mod m20261122_000001_exact_live_limits;
+mod m20261122_000010_pin_unique_per_tenant;
+mod m20261122_000020_unsold_pins_in_claim_order;
+mod m20261122_000030_tenant_policies;
+mod m20261122_000050_tenant_quotas;
+mod m20261122_000060_key_lifecycle_and_audit;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -26,6 +32,12 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000004_campaigns::Migration),
             Box::new(m20261121_000005_purchases::Migration),
             Box::new(m20261121_000006_redemption_events::Migration),
+            Box::new(m20261122_000001_exact_live_limits::Migration),
+            Box::new(m20261122_000010_pin_unique_per_tenant::Migration),
+            Box::new(m20261122_000020_unsold_pins_in_claim_order::Migration),
+            Box::new(m20261122_000030_tenant_policies::Migration),
+            Box::new(m20261122_000050_tenant_quotas::Migration),
+            Box::new(m20261122_000060_key_lifecycle_and_audit::Migration),
         ]
     }
 }

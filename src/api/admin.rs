@@ -1,4 +1,5 @@
-//! AdminService: coupons, voucher products, PIN stock and credits. Every call needs `admin`.
+//! AdminService: coupons, voucher products, PIN stock, credits, API keys and the audit log.
+//! Every call needs `admin`; every change is audited in its own transaction.
 
 use tonic::{Request, Response, Status};
 
@@ -11,20 +12,29 @@ use super::{
     ApiError, Authenticator, Caller, StoreResultExt,
 };
 use crate::{
+    app::{
+        credits::{self, TopUpCommand},
+        keys, ErrorReason,
+    },
     domain::{
+        audit::{AuditEntry, RecordedAudit},
         campaign::{Campaign, CodePattern, MAX_CODES_PER_CALL},
         coupon::NewCoupon,
         pin::PinKey,
-        product::SealedPin,
-        Code, InvalidInput, Scope, Violations,
+        policy::{PolicyField, TenantPolicy},
+        product::{ProductSpec, SealedPin},
+        tenant::KeySummary,
+        text::refuse_nul,
+        Code, InvalidInput, Scope, Scopes, Timestamp, Violations,
     },
     pb::{self, admin_service_server::AdminService},
-    store::{coupons::CouponFilter, Store},
+    store::{audit::AuditFilter, coupons::CouponFilter, Store},
 };
 
 const DEFAULT_PAGE: u64 = 50;
 const MAX_PAGE: u64 = 500;
 const MAX_PINS_PER_IMPORT: usize = 10_000;
+const MAX_REFERENCE_LEN: usize = 128;
 
 /// The AdminService handlers.
 #[derive(Clone, Debug)]
@@ -55,18 +65,18 @@ impl AdminApi {
         request: pb::GetCouponRequest,
     ) -> Result<pb::Coupon, ApiError> {
         let coupon = if !request.id.trim().is_empty() {
-            let id = request.id.trim();
+            let id = &crate::domain::text::parse_id("id", &request.id)?;
             self.store
                 .get_coupon(&caller.tenant, id)
                 .await
-                .about("coupon", id, "")?
+                .about("coupon", id)?
         } else if !request.code.trim().is_empty() {
             let code = Code::parse(&request.code)
                 .map_err(|e| InvalidInput::field("code", e.to_string()))?;
             self.store
                 .get_coupon_by_code(&caller.tenant, &code)
                 .await
-                .about("coupon", code.as_str(), "")?
+                .about("coupon", code.as_str())?
         } else {
             return Err(InvalidInput::field("id", "an id or a code is required").into());
         };
@@ -96,18 +106,22 @@ impl AdminApi {
             .store
             .get_coupon(&caller.tenant, id)
             .await
-            .about("coupon", id, "")?;
+            .about("coupon", id)?;
         let mut violations = Violations::new();
         let mut rules = existing.rules;
         let mut active = existing.active;
         convert::coupon::apply_update(&mut rules, &mut active, &update, &paths, &mut violations);
         rules.check("coupon", &mut violations);
         violations.finish(())?;
+        let audit = audit_of(caller, "UpdateCoupon", "coupon")
+            .with("update_mask", paths)
+            .with("active", active)
+            .with("rules", serde_json::to_value(&rules).unwrap_or_default());
         let saved = self
             .store
-            .save_coupon_rules(&caller.tenant, id, &rules, active)
+            .save_coupon_rules(&caller.tenant, id, &rules, active, &audit)
             .await
-            .about("coupon", id, "")?;
+            .about("coupon", id)?;
         Ok(convert::coupon::coupon_to_pb(&saved))
     }
 
@@ -134,17 +148,18 @@ impl AdminApi {
             .store
             .get_product(&caller.tenant, idx)
             .await
-            .about("product", idx, "")?;
+            .about("product", idx)?;
         let mut violations = Violations::new();
         let mut spec = existing.spec;
         convert::voucher::apply_update(&mut spec, &update, &paths, &mut violations);
         spec.check("product", &mut violations);
         violations.finish(())?;
+        let audit = product_audit(caller, "UpdateProduct", &spec).with("update_mask", paths);
         let saved = self
             .store
-            .save_product(&caller.tenant, idx, &spec)
+            .save_product(&caller.tenant, idx, &spec, &audit)
             .await
-            .about("product", idx, "")?;
+            .about("product", idx)?;
         Ok(product_to_pb(&saved, true))
     }
 
@@ -176,11 +191,13 @@ impl AdminApi {
                 expires_at: pin.expires_at,
             });
         }
+        // Counts only: a PIN never reaches the audit log.
+        let audit = audit_of(caller, "ImportPins", "product").with("offered", sealed.len());
         let outcome = self
             .store
-            .import_pins(&caller.tenant, idx, sealed)
+            .import_pins(&caller.tenant, idx, sealed, &audit)
             .await
-            .about("product", idx, "")?;
+            .about("product", idx)?;
         Ok(pb::ImportPinsResponse {
             imported: outcome.imported,
             duplicates: outcome.duplicates,
@@ -205,11 +222,18 @@ impl AdminService for AdminApi {
         let rules = convert::coupon::rules_from_pb(&coupon, &mut violations);
         let new = NewCoupon::new(code, rules, coupon.active.unwrap_or(true), violations)
             .map_err(ApiError::from)?;
-        let created = self.store.insert_coupon(&caller.tenant, &new).await.about(
-            "coupon",
-            new.code().as_str(),
-            "COUPON_CODE_EXISTS",
-        )?;
+        let audit = audit_of(&caller, "CreateCoupon", "coupon")
+            .with("code", new.code().as_str())
+            .with("active", new.active())
+            .with(
+                "rules",
+                serde_json::to_value(new.rules()).unwrap_or_default(),
+            );
+        let created = self
+            .store
+            .insert_coupon(&caller.tenant, &new, &audit)
+            .await
+            .taken("coupon", new.code().as_str(), ErrorReason::CouponCodeExists)?;
         Ok(Response::new(convert::coupon::coupon_to_pb(&created)))
     }
 
@@ -273,9 +297,13 @@ impl AdminService for AdminApi {
         }
         let coupon = self
             .store
-            .deactivate_coupon(&caller.tenant, &id)
+            .deactivate_coupon(
+                &caller.tenant,
+                &id,
+                &audit_of(&caller, "DeactivateCoupon", "coupon").with("active", false),
+            )
             .await
-            .about("coupon", &id, "")?;
+            .about("coupon", &id)?;
         Ok(Response::new(convert::coupon::coupon_to_pb(&coupon)))
     }
 
@@ -291,6 +319,7 @@ impl AdminService for AdminApi {
         let mut violations = Violations::new();
         let name = campaign.name.trim();
         violations.require(!name.is_empty(), "campaign.name", "is required");
+        refuse_nul("campaign.name", name, &mut violations);
         let template = campaign.template.unwrap_or_default();
         let mut template_violations = Violations::new();
         let rules = convert::coupon::rules_from_pb(&template, &mut template_violations);
@@ -304,9 +333,16 @@ impl AdminService for AdminApi {
             &mut violations,
         );
         violations.finish(()).map_err(ApiError::from)?;
+        let audit = audit_of(&caller, "CreateCampaign", "campaign")
+            .with("name", name)
+            .with("template", serde_json::to_value(&rules).unwrap_or_default())
+            .with(
+                "code_pattern",
+                serde_json::to_value(&pattern).unwrap_or_default(),
+            );
         let created = self
             .store
-            .insert_campaign(&caller.tenant, name, &rules, &pattern)
+            .insert_campaign(&caller.tenant, name, &rules, &pattern, &audit)
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(campaign_to_pb(&created)))
@@ -332,7 +368,7 @@ impl AdminService for AdminApi {
             .store
             .get_campaign(&caller.tenant, id)
             .await
-            .about("campaign", id, "")?;
+            .about("campaign", id)?;
         // Keep the pattern's space far larger than its codes, so drawing stays fast and codes
         // stay hard to guess.
         let wanted = (campaign.code_count as u128 + count as u128) * 1_000;
@@ -345,7 +381,13 @@ impl AdminService for AdminApi {
         }
         let codes = self
             .store
-            .generate_codes(&caller.tenant, &campaign, count)
+            .generate_codes(
+                &caller.tenant,
+                &campaign,
+                count,
+                // The count only: generated codes are bearer values, kept out of the log.
+                &audit_of(&caller, "GenerateCodes", "campaign").with("generated", count),
+            )
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::GenerateCodesResponse {
@@ -368,9 +410,13 @@ impl AdminService for AdminApi {
         let spec = violations.finish(spec).map_err(ApiError::from)?;
         let created = self
             .store
-            .insert_product(&caller.tenant, &spec)
+            .insert_product(
+                &caller.tenant,
+                &spec,
+                &product_audit(&caller, "CreateProduct", &spec),
+            )
             .await
-            .about("product", &spec.value, "PRODUCT_VALUE_EXISTS")?;
+            .taken("product", &spec.value, ErrorReason::ProductValueExists)?;
         Ok(Response::new(product_to_pb(&created, true)))
     }
 
@@ -401,26 +447,31 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::TopUpCreditsResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        if request.amount <= 0 {
-            return Err(
-                ApiError::from(InvalidInput::field("amount", "must be greater than zero")).into(),
-            );
-        }
-        // Without a reference every call is a new top-up; with one, retries add nothing.
-        let reference = match request.reference.trim() {
-            "" => crate::store::new_id("topup"),
-            given => given.to_owned(),
+        let mut violations = Violations::new();
+        violations.require(request.amount > 0, "amount", "must be greater than zero");
+        violations.require(
+            request.reference.trim().len() <= MAX_REFERENCE_LEN,
+            "reference",
+            "must be at most 128 characters",
+        );
+        refuse_nul("reference", &request.reference, &mut violations);
+        refuse_nul("note", &request.note, &mut violations);
+        violations.finish(()).map_err(ApiError::from)?;
+        let reference = Some(request.reference.trim().to_owned()).filter(|r| !r.is_empty());
+        let command = TopUpCommand {
+            amount: request.amount,
+            reference,
+            note: request.note.trim().to_owned(),
         };
-        let top_up = self
-            .store
-            .top_up_credits(
-                &caller.tenant,
-                request.amount,
-                &reference,
-                request.note.trim(),
-            )
-            .await
-            .about("top-up", &reference, "DUPLICATE_REFERENCE")?;
+        let top_up = credits::top_up(
+            &self.store,
+            &caller.tenant,
+            command,
+            Timestamp::now(),
+            &caller.key_id,
+        )
+        .await
+        .map_err(ApiError::from)?;
         Ok(Response::new(pb::TopUpCreditsResponse {
             entry: Some(credit_entry_to_pb(&top_up.entry)),
             balance: top_up.balance,
@@ -462,6 +513,282 @@ impl AdminService for AdminApi {
             next_page_token: tokens.encode(page.next_after),
         }))
     }
+
+    async fn get_tenant_policy(
+        &self,
+        request: Request<pb::GetTenantPolicyRequest>,
+    ) -> Result<Response<pb::TenantPolicy>, Status> {
+        let caller = self.admin(&request).await?;
+        Ok(Response::new(
+            read_tenant_policy(&self.store, &caller).await?,
+        ))
+    }
+
+    async fn update_tenant_policy(
+        &self,
+        request: Request<pb::UpdateTenantPolicyRequest>,
+    ) -> Result<Response<pb::TenantPolicy>, Status> {
+        let caller = self.admin(&request).await?;
+        Ok(Response::new(
+            change_tenant_policy(&self.store, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
+        let caller = self.admin(&request).await?;
+        let request = request.into_inner();
+        let mut violations = Violations::new();
+        let scopes = violations.take("scopes", request.scopes.join(",").parse::<Scopes>());
+        let expires_at = request.expire_time.as_ref().and_then(|ts| {
+            let parsed = convert::timestamp_from_pb(ts);
+            violations.require(parsed.is_some(), "expire_time", "is not a valid timestamp");
+            parsed
+        });
+        let scopes = violations.finish(scopes).map_err(ApiError::from)?;
+        let issued = keys::create(
+            &self.store,
+            &caller.tenant,
+            &caller.key_id,
+            scopes.unwrap_or_default(),
+            expires_at,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        // A key id may have been probed before it existed: drop that memory.
+        self.auth.forget_key(&issued.key.key_id);
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            key: Some(key_to_pb(&issued.summary)),
+            token: issued.key.token(),
+            secret: issued.key.secret,
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+        let caller = self.admin(&request).await?;
+        let request = request.into_inner();
+        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let tokens = PageTokens::new(&caller.tenant, "api keys");
+        let after = tokens.decode(&request.page_token)?;
+        let page = self
+            .store
+            .list_keys(&caller.tenant, after.as_deref(), limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListApiKeysResponse {
+            keys: page.items.iter().map(key_to_pb).collect(),
+            next_page_token: tokens.encode(page.next_after),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::ApiKey>, Status> {
+        let caller = self.admin(&request).await?;
+        let key_id = required_key_id(&request.get_ref().key_id)?;
+        let revoked = keys::revoke(&self.store, &caller.tenant, &caller.key_id, &key_id)
+            .await
+            .map_err(ApiError::from)?;
+        self.auth.forget_key(&key_id);
+        Ok(Response::new(key_to_pb(&revoked)))
+    }
+
+    async fn rotate_api_key(
+        &self,
+        request: Request<pb::RotateApiKeyRequest>,
+    ) -> Result<Response<pb::RotateApiKeyResponse>, Status> {
+        let caller = self.admin(&request).await?;
+        let request = request.into_inner();
+        let key_id = required_key_id(&request.key_id)?;
+        let grace = match request.grace_period {
+            None => keys::DEFAULT_GRACE,
+            Some(duration) => std::time::Duration::try_from(duration).map_err(|_| {
+                ApiError::from(InvalidInput::field(
+                    "grace_period",
+                    "must be from 0 to 30 days",
+                ))
+            })?,
+        };
+        let (issued, previous) = keys::rotate(
+            &self.store,
+            &caller.tenant,
+            &caller.key_id,
+            &key_id,
+            grace,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(ApiError::from)?;
+        self.auth.forget_key(&key_id);
+        Ok(Response::new(pb::RotateApiKeyResponse {
+            key: Some(key_to_pb(&issued.summary)),
+            token: issued.key.token(),
+            secret: issued.key.secret,
+            previous_key: Some(key_to_pb(&previous)),
+        }))
+    }
+
+    async fn list_audit_entries(
+        &self,
+        request: Request<pb::ListAuditEntriesRequest>,
+    ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
+        let caller = self.admin(&request).await?;
+        let request = request.into_inner();
+        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let filter = AuditFilter {
+            resource_type: Some(request.resource_type.trim().to_owned()).filter(|t| !t.is_empty()),
+            resource_id: Some(request.resource_id.trim().to_owned()).filter(|t| !t.is_empty()),
+        };
+        let tokens = PageTokens::new(&caller.tenant, &format!("audit {filter:?}"));
+        let before = tokens.decode(&request.page_token)?;
+        let page = self
+            .store
+            .list_audit_entries(&caller.tenant, &filter, before.as_deref(), limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListAuditEntriesResponse {
+            entries: page.items.iter().map(audit_to_pb).collect(),
+            next_page_token: tokens.encode(page.next_after),
+        }))
+    }
+
+    async fn get_tenant_quota(
+        &self,
+        request: Request<pb::GetTenantQuotaRequest>,
+    ) -> Result<Response<pb::TenantQuota>, Status> {
+        let caller = self.admin(&request).await?;
+        let quota = self
+            .store
+            .tenant_quota(&caller.tenant)
+            .await
+            .map_err(ApiError::from)?;
+        let defaults = self.auth.quotas().defaults();
+        Ok(Response::new(convert::quota::quota_to_pb(
+            &quota, &defaults,
+        )))
+    }
+
+    async fn update_tenant_quota(
+        &self,
+        request: Request<pb::UpdateTenantQuotaRequest>,
+    ) -> Result<Response<pb::TenantQuota>, Status> {
+        let caller = self.admin(&request).await?;
+        Ok(Response::new(
+            change_tenant_quota(&self.store, &self.auth, &caller, request.into_inner()).await?,
+        ))
+    }
+}
+
+// === keys and audit ===
+
+fn required_key_id(key_id: &str) -> Result<String, ApiError> {
+    let key_id = key_id.trim();
+    if key_id.is_empty() {
+        return Err(InvalidInput::field("key_id", "is required").into());
+    }
+    Ok(crate::domain::text::parse_id("key_id", key_id)?)
+}
+
+fn key_to_pb(key: &KeySummary) -> pb::ApiKey {
+    pb::ApiKey {
+        key_id: key.key_id.clone(),
+        scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        create_time: Some(convert::timestamp_to_pb(key.created_at)),
+        last_use_time: key.last_used_at.map(convert::timestamp_to_pb),
+        expire_time: key.expires_at.map(convert::timestamp_to_pb),
+        revoke_time: key.revoked_at.map(convert::timestamp_to_pb),
+    }
+}
+
+fn audit_to_pb(entry: &RecordedAudit) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: entry.id.clone(),
+        key_id: entry.actor.clone(),
+        rpc: entry.rpc.clone(),
+        resource_type: entry.resource_type.clone(),
+        resource_id: entry.resource_id.clone(),
+        create_time: Some(convert::timestamp_to_pb(entry.at)),
+        changes_json: serde_json::Value::Object(entry.changes.clone()).to_string(),
+    }
+}
+
+// === tenant policy use cases ===
+
+/// GetTenantPolicy: the caller's tenant's policy, empty when never set.
+async fn read_tenant_policy(store: &Store, caller: &Caller) -> Result<pb::TenantPolicy, ApiError> {
+    let policy = store.tenant_policy(&caller.tenant).await?;
+    Ok(convert::policy::policy_to_pb(&policy))
+}
+
+/// UpdateTenantPolicy: checks the mask and the new values, then writes only the named fields.
+async fn change_tenant_policy(
+    store: &Store,
+    caller: &Caller,
+    request: pb::UpdateTenantPolicyRequest,
+) -> Result<pb::TenantPolicy, ApiError> {
+    let mut violations = Violations::new();
+    let paths = convert::mask_paths(
+        request.update_mask.as_ref(),
+        &convert::policy::updatable(),
+        &mut violations,
+    );
+    let update = match request.policy.as_ref() {
+        Some(policy) => convert::policy::policy_from_pb(policy),
+        None => {
+            violations.add("policy", "is required");
+            TenantPolicy::default()
+        }
+    };
+    update.check("policy", &mut violations);
+    violations.finish(())?;
+    let fields = convert::policy::fields(&paths);
+    let mut audit = audit_of(caller, "UpdateTenantPolicy", "tenant_policy");
+    for field in &fields {
+        audit = match field {
+            PolicyField::RefuseLoyaltyPoints => {
+                audit.with("refuse_loyalty_points", update.refuse_loyalty_points)
+            }
+            PolicyField::RequiresVerifiedPhone => {
+                audit.with("requires_verified_phone", update.requires_verified_phone)
+            }
+            PolicyField::ExcludedOrderTypes => {
+                audit.with("excluded_order_types", update.excluded_order_types.clone())
+            }
+            PolicyField::DefaultChannel => {
+                audit.with("default_channel", update.default_channel.as_str())
+            }
+        };
+    }
+    let saved = store
+        .update_tenant_policy(&caller.tenant, &update, &fields, &audit)
+        .await?;
+    Ok(convert::policy::policy_to_pb(&saved))
+}
+
+/// The audit entry of a change the caller is making.
+fn audit_of(caller: &Caller, rpc: &'static str, resource: &'static str) -> AuditEntry {
+    AuditEntry::new(&caller.key_id, rpc, resource)
+}
+
+fn product_audit(caller: &Caller, rpc: &'static str, spec: &ProductSpec) -> AuditEntry {
+    audit_of(caller, rpc, "product")
+        .with("value", spec.value.as_str())
+        .with("name", spec.name.as_str())
+        .with("amount", spec.amount)
+        .with(
+            "currency",
+            spec.currency
+                .map(|c| c.code().to_owned())
+                .unwrap_or_default(),
+        )
+        .with("active", spec.active)
 }
 
 fn campaign_to_pb(campaign: &Campaign) -> pb::Campaign {
@@ -477,4 +804,43 @@ fn campaign_to_pb(campaign: &Campaign) -> pb::Campaign {
         code_count: campaign.code_count,
         create_time: Some(convert::timestamp_to_pb(campaign.created_at)),
     }
+}
+
+// === tenant quota use cases ===
+
+/// UpdateTenantQuota: checks the mask and the new limits (a tenant may only tighten the service
+/// default), writes only the named fields, and applies them on this replica at once.
+async fn change_tenant_quota(
+    store: &Store,
+    auth: &Authenticator,
+    caller: &Caller,
+    request: pb::UpdateTenantQuotaRequest,
+) -> Result<pb::TenantQuota, ApiError> {
+    let mut violations = Violations::new();
+    let paths = convert::mask_paths(
+        request.update_mask.as_ref(),
+        &convert::quota::updatable(),
+        &mut violations,
+    );
+    let fields = convert::quota::fields(&paths);
+    let update = match request.quota.as_ref() {
+        Some(quota) => convert::quota::quota_from_pb(quota, &fields),
+        None => {
+            violations.add("quota", "is required");
+            Default::default()
+        }
+    };
+    let defaults = auth.quotas().defaults();
+    update.check("quota", &mut violations);
+    update.check_within(&defaults, "quota", &mut violations);
+    violations.finish(())?;
+    let audit = update.audited(
+        audit_of(caller, "UpdateTenantQuota", "tenant_quota"),
+        &fields,
+    );
+    let saved = store
+        .update_tenant_quota(&caller.tenant, &update, &fields, &audit)
+        .await?;
+    auth.quotas().forget(&caller.tenant);
+    Ok(convert::quota::quota_to_pb(&saved, &defaults))
 }

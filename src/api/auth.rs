@@ -1,31 +1,25 @@
 //! Authentication: `authorization: Bearer <key_id>.<secret>` or Basic `key_id:secret` (the
 //! redeem/revert API's key and secret), checked against a stored hash in constant time.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
-
 use base64::{engine::general_purpose::STANDARD, Engine};
 use tonic::metadata::MetadataMap;
 
-use super::ApiError;
+use super::{key_cache::KeyCache, ApiError};
 use crate::{
-    domain::{api_key::secret_matches, tenant::StoredKey, Scope, Scopes, TenantId},
+    app::quota::Quotas,
+    domain::{api_key::secret_matches, Scope, Scopes, TenantId, Timestamp},
     store::Store,
 };
 
-/// How long a looked-up key is trusted without asking the database again. Keys cannot be
-/// changed through the API, so this only bounds how long a key deleted by hand keeps working.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
-/// Upper bound on cached keys, so a flood of made-up key ids cannot grow memory.
-const KEY_CACHE_CAPACITY: usize = 10_000;
+/// Compared with presented secrets of unknown key ids, so that an unknown id costs the same
+/// hashing as a known one with a wrong secret.
+const NO_SUCH_KEY_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The authenticated caller of one request.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub tenant: TenantId,
+    /// The id of the key that authenticated the call: the actor in the audit log.
     pub key_id: String,
     scopes: Scopes,
 }
@@ -41,15 +35,23 @@ impl Caller {
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
-    cache: Arc<Mutex<HashMap<String, (Instant, StoredKey)>>>,
+    keys: KeyCache,
+    quotas: Quotas,
 }
 
 impl Authenticator {
     pub fn new(store: Store) -> Self {
         Self {
             store,
-            cache: Arc::default(),
+            keys: KeyCache::default(),
+            quotas: Quotas::unlimited(),
         }
+    }
+
+    /// Drops this process's cached copy of a key after this process changed it; other replicas
+    /// see the change within the cache's lifetime (see `key_cache`).
+    pub fn forget_key(&self, key_id: &str) {
+        self.keys.forget(key_id);
     }
 
     /// The caller, when its credentials are valid and its key carries `scope`.
@@ -59,46 +61,42 @@ impl Authenticator {
         scope: Scope,
     ) -> Result<Caller, ApiError> {
         let (key_id, secret) = credentials(metadata)?;
-        let key = self
-            .lookup(&key_id)
-            .await?
-            .ok_or(ApiError::Unauthenticated("invalid API key"))?;
-        if !secret_matches(&secret, &key.secret_hash) {
+        let Some(key) = self.keys.lookup(&self.store, &key_id).await? else {
+            secret_matches(&secret, NO_SUCH_KEY_HASH);
+            return Err(ApiError::Unauthenticated("invalid API key"));
+        };
+        // Revoked and expired keys answer exactly like wrong secrets: nothing to learn.
+        if !secret_matches(&secret, &key.secret_hash) || !key.usable_at(Timestamp::now()) {
             return Err(ApiError::Unauthenticated("invalid API key"));
         }
+        self.keys.note_use(&self.store, &key.key_id);
         // Every later log line and span of this call names its tenant.
         tracing::Span::current().record("tenant", key.tenant_id.0.as_str());
         tracing::debug!(key_id = %key.key_id, "authenticated");
         if !key.scopes.contains(scope) {
             return Err(ApiError::PermissionDenied(scope));
         }
+        // Every authenticated call of every service counts against its tenant's quota.
+        self.quotas.admit(&key.tenant_id).await?;
         Ok(Caller {
             tenant: key.tenant_id,
             key_id: key.key_id,
             scopes: key.scopes,
         })
     }
+}
 
-    async fn lookup(&self, key_id: &str) -> Result<Option<StoredKey>, ApiError> {
-        if let Some(key) = self.cached(key_id) {
-            return Ok(Some(key));
-        }
-        let found = self.store.find_key(key_id).await?;
-        if let Some(key) = &found {
-            if let Ok(mut cache) = self.cache.lock() {
-                if cache.len() >= KEY_CACHE_CAPACITY {
-                    cache.clear();
-                }
-                cache.insert(key_id.to_owned(), (Instant::now(), key.clone()));
-            }
-        }
-        Ok(found)
+// === quotas ===
+
+impl Authenticator {
+    /// Counts every authenticated call against its tenant's quota in `quotas`.
+    pub(crate) fn with_quotas(self, quotas: Quotas) -> Self {
+        Self { quotas, ..self }
     }
 
-    fn cached(&self, key_id: &str) -> Option<StoredKey> {
-        let cache = self.cache.lock().ok()?;
-        let (at, key) = cache.get(key_id)?;
-        (at.elapsed() < KEY_CACHE_TTL).then(|| key.clone())
+    /// The quota and throttle state calls are counted in.
+    pub(crate) fn quotas(&self) -> &Quotas {
+        &self.quotas
     }
 }
 

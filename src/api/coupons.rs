@@ -1,34 +1,44 @@
-//! CouponService. Validate, Apply and ListApplicable read each request's coupons with their ledger
-//! view in one statement, then let the domain engine decide; the ledger RPCs are in
-//! `redemptions` and the event stream in `events`.
+//! CouponService handlers: authenticate, parse the request into a command, call the use case,
+//! translate the answer back. The decisions are in `app`.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-use tonic::{metadata::MetadataMap, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use super::{
-    convert::checkout::{checkout_from_pb, priced_cart_to_pb, validation_to_pb},
+    convert::{
+        checkout::{checkout_from_pb, priced_cart_to_pb, pricing_command, validation_to_pb},
+        ledger::{order_codes, redemption_to_pb},
+    },
     paging::{page_size, PageTokens},
-    redemptions::request_id,
+    request::{end_user, end_user_header, locale, request_id},
     ApiError, Authenticator, Caller,
 };
 use crate::{
+    app::{
+        idempotency::Fingerprint,
+        pricing::{self, ApplicableQuery},
+        quota::CodeWatch,
+        redemptions::{Ledger, RedeemCommand},
+        AppError,
+    },
     domain::{
         cart::Checkout,
-        coupon::Coupon,
-        engine::{self, Candidate, LedgerView, Reason},
+        engine::Reason,
         messages::{unlock_hint, Locale},
+        text::parse_id,
         Code, InvalidInput, Scope, Timestamp,
     },
+    events::EventFeed,
+    metrics::Metrics,
     pb::{self, coupon_service_server::CouponService},
-    store::Store,
+    store::{redemptions::RedemptionFilter, Store},
 };
 
-/// Most codes one request may name.
-const MAX_CODES: usize = 20;
-const DEFAULT_PAGE: u64 = 20;
-const MAX_PAGE: u64 = 100;
+const DEFAULT_APPLICABLE_PAGE: u64 = 20;
+const MAX_APPLICABLE_PAGE: u64 = 100;
+const DEFAULT_LEDGER_PAGE: u64 = 50;
+const MAX_LEDGER_PAGE: u64 = 500;
 const DEFAULT_NEAR_MISSES: usize = 3;
 const MAX_NEAR_MISSES: usize = 20;
 
@@ -36,287 +46,65 @@ const MAX_NEAR_MISSES: usize = 20;
 #[derive(Clone, Debug)]
 pub struct CouponApi {
     auth: Authenticator,
-    feed: std::sync::Arc<crate::events::EventFeed>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-    pub(super) store: Store,
-    /// How long a pending redemption holds usage when the request does not say.
-    pub(super) reservation_ttl: std::time::Duration,
-}
-
-/// A code as requested: parsed, or kept as typed when it cannot be a code (then it is simply
-/// not found, as a customer's typo should be).
-enum Requested {
-    Code(Code),
-    Unknown(String),
-}
-
-/// The coupons a request names, by code, with their ledger views.
-pub(super) type Found = HashMap<String, (Coupon, LedgerView)>;
-
-/// The engine's input for `code`, taking its coupon (if any) out of `found`.
-pub(super) fn candidate(code: &Code, found: &mut Found) -> Candidate {
-    let entry = found.remove(code.as_str());
-    Candidate {
-        code: code.clone(),
-        ledger: entry
-            .as_ref()
-            .map(|(_, ledger)| *ledger)
-            .unwrap_or_default(),
-        coupon: entry.map(|(coupon, _)| coupon),
-    }
-}
-
-/// The requested texts that are codes.
-fn parsed(requested: &[Requested]) -> Vec<Code> {
-    requested
-        .iter()
-        .filter_map(|r| match r {
-            Requested::Code(code) => Some(code.clone()),
-            Requested::Unknown(_) => None,
-        })
-        .collect()
-}
-
-impl Requested {
-    fn text(&self) -> &str {
-        match self {
-            Requested::Code(code) => code.as_str(),
-            Requested::Unknown(text) => text,
-        }
-    }
-}
-
-fn requested_codes(raw: &[String]) -> Result<Vec<Requested>, InvalidInput> {
-    if raw.is_empty() || raw.len() > MAX_CODES {
-        return Err(InvalidInput::field("codes", "name 1 to 20 codes"));
-    }
-    Ok(raw
-        .iter()
-        .map(|text| match Code::parse(text) {
-            Ok(code) => Requested::Code(code),
-            Err(_) => Requested::Unknown(text.trim().to_uppercase()),
-        })
-        .collect())
-}
-
-fn locale(metadata: &MetadataMap) -> Locale {
-    metadata
-        .get("accept-language")
-        .and_then(|v| v.to_str().ok())
-        .map(Locale::from_accept_language)
-        .unwrap_or_default()
+    feed: Arc<EventFeed>,
+    metrics: Arc<Metrics>,
+    store: Store,
+    ledger: Ledger,
 }
 
 impl CouponApi {
+    /// `reservation_ttl` is how long a pending redemption holds usage when the request does not
+    /// say.
     pub fn new(
         auth: Authenticator,
         store: Store,
-        feed: std::sync::Arc<crate::events::EventFeed>,
-        metrics: std::sync::Arc<crate::metrics::Metrics>,
+        feed: Arc<EventFeed>,
+        metrics: Arc<Metrics>,
         reservation_ttl: std::time::Duration,
     ) -> Self {
         Self {
             auth,
             feed,
             metrics,
+            ledger: Ledger::new(store.clone(), reservation_ttl),
             store,
-            reservation_ttl,
         }
-    }
-
-    /// The coupons of `codes` with their ledger views for the checkout's customer, in one
-    /// statement.
-    pub(super) async fn load(
-        &self,
-        caller: &Caller,
-        codes: &[Code],
-        checkout: &Checkout,
-    ) -> Result<Found, ApiError> {
-        let mut codes = codes.to_vec();
-        codes.sort();
-        codes.dedup();
-        let customer = checkout.customer.ledger_key();
-        let found = self
-            .store
-            .coupons_with_ledger(&caller.tenant, &codes, customer.as_deref())
-            .await?;
-        Ok(found
-            .into_iter()
-            .map(|(coupon, ledger)| (coupon.code.to_string(), (coupon, ledger)))
-            .collect())
-    }
-
-    async fn validate_codes(
-        &self,
-        caller: &Caller,
-        request: pb::ValidateRequest,
-        locale: Locale,
-    ) -> Result<pb::ValidateResponse, ApiError> {
-        let requested = requested_codes(&request.codes)?;
-        let checkout = checkout_from_pb(request.checkout)?;
-        let found = self.load(caller, &parsed(&requested), &checkout).await?;
-        let now = Timestamp::now();
-        let results: Vec<pb::CodeValidation> = requested
-            .iter()
-            .map(|r| match found.get(r.text()) {
-                None => validation_to_pb(r.text(), None, 0, &[Reason::CouponNotFound], locale),
-                Some((coupon, ledger)) => {
-                    let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
-                    validation_to_pb(
-                        r.text(),
-                        Some(coupon),
-                        evaluation.benefit.total(),
-                        &evaluation.reasons,
-                        locale,
-                    )
-                }
-            })
-            .collect();
-        Ok(pb::ValidateResponse {
-            valid: results.iter().all(|r| r.valid),
-            results,
-        })
-    }
-
-    async fn apply_codes(
-        &self,
-        caller: &Caller,
-        request: pb::ApplyRequest,
-        locale: Locale,
-    ) -> Result<pb::ApplyResponse, ApiError> {
-        let requested = requested_codes(&request.codes)?;
-        let checkout = checkout_from_pb(request.checkout)?;
-        let mut found = self.load(caller, &parsed(&requested), &checkout).await?;
-        let mut seen = std::collections::HashSet::new();
-        let mut candidates = Vec::new();
-        let mut untypeable = Vec::new();
-        for r in requested
-            .iter()
-            .filter(|r| seen.insert(r.text().to_owned()))
-        {
-            match r {
-                Requested::Code(code) => candidates.push(candidate(code, &mut found)),
-                Requested::Unknown(text) => untypeable.push(text.clone()),
-            }
-        }
-        let priced = engine::price(&checkout, candidates, Timestamp::now());
-        let mut cart = priced_cart_to_pb(&priced, checkout.cart.currency.code(), locale);
-        cart.rejected.extend(
-            untypeable
-                .iter()
-                .map(|text| validation_to_pb(text, None, 0, &[Reason::CouponNotFound], locale)),
-        );
-        Ok(pb::ApplyResponse { cart: Some(cart) })
-    }
-
-    async fn list_applicable_coupons(
-        &self,
-        caller: &Caller,
-        request: pb::ListApplicableRequest,
-        locale: Locale,
-    ) -> Result<pb::ListApplicableResponse, ApiError> {
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
-        let near_miss_limit = match request.near_miss_limit {
-            n if n < 0 => {
-                return Err(InvalidInput::field("near_miss_limit", "must not be negative").into())
-            }
-            0 => DEFAULT_NEAR_MISSES,
-            n => (n as usize).min(MAX_NEAR_MISSES),
-        };
-        // The page token is bound to this exact checkout, since the ranking depends on it.
-        let fingerprint = hex::encode(Sha256::digest(prost::Message::encode_to_vec(
-            request
-                .checkout
-                .as_ref()
-                .unwrap_or(&pb::Checkout::default()),
-        )));
-        let tokens = PageTokens::new(&caller.tenant, &format!("applicable {fingerprint}"));
-        let offset: usize = match tokens.decode(&request.page_token)? {
-            None => 0,
-            Some(position) => position.parse().map_err(|_| {
-                InvalidInput::field("page_token", "is not a token from this listing")
-            })?,
-        };
-        let checkout = checkout_from_pb(request.checkout)?;
-        let customer = checkout.customer.ledger_key();
-        let coupons = self
-            .store
-            .public_coupons_with_ledger(&caller.tenant, customer.as_deref())
-            .await?;
-        let now = Timestamp::now();
-        let mut applicable = Vec::new();
-        let mut near = Vec::new();
-        for (coupon, ledger) in &coupons {
-            let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
-            let discount = evaluation.benefit.total();
-            if evaluation.is_valid() {
-                applicable.push((discount, coupon, evaluation));
-            } else if let Some((amount, quantity)) = only_short_of_minimums(&evaluation.reasons) {
-                near.push((amount, quantity, coupon, evaluation));
-            }
-        }
-        applicable.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.code.cmp(&b.1.code)));
-        near.sort_by(|a, b| (a.0, a.1, &a.2.code).cmp(&(b.0, b.1, &b.2.code)));
-        let end = (offset + limit as usize).min(applicable.len());
-        let page = applicable.get(offset..end).unwrap_or_default();
-        let currency = checkout.cart.currency;
-        Ok(pb::ListApplicableResponse {
-            coupons: page
-                .iter()
-                .map(|(discount, coupon, e)| pb::ApplicableCoupon {
-                    validation: Some(validation_to_pb(
-                        coupon.code.as_str(),
-                        Some(coupon),
-                        *discount,
-                        &e.reasons,
-                        locale,
-                    )),
-                })
-                .collect(),
-            next_page_token: tokens.encode((end < applicable.len()).then(|| end.to_string())),
-            near_misses: near
-                .iter()
-                .take(near_miss_limit)
-                .map(|(amount, quantity, coupon, e)| pb::NearMiss {
-                    validation: Some(validation_to_pb(
-                        coupon.code.as_str(),
-                        Some(coupon),
-                        e.benefit.total(),
-                        &e.reasons,
-                        locale,
-                    )),
-                    missing_amount: *amount,
-                    missing_quantity: *quantity,
-                    hint: if *amount > 0 {
-                        unlock_hint(&coupon.code, *amount, currency, locale)
-                    } else {
-                        unlock_hint_units(&coupon.code, *quantity, locale)
-                    },
-                })
-                .collect(),
-        })
     }
 }
 
-/// The missing amount and units when the only reasons are minimums the cart falls short of.
-fn only_short_of_minimums(reasons: &[Reason]) -> Option<(i64, i64)> {
-    let mut missing = (0, 0);
-    for reason in reasons {
-        match reason {
-            Reason::BelowMinimumAmount {
-                missing: amount, ..
-            } => missing.0 = *amount,
-            Reason::BelowMinimumQuantity { missing: units, .. } => missing.1 = *units,
-            _ => return None,
-        }
+impl CouponApi {
+    /// Watches one call of the checkout's end customer for unknown codes; refused while that
+    /// customer is throttled.
+    async fn watch(
+        &self,
+        caller: &Caller,
+        header: Option<String>,
+        checkout: &Checkout,
+    ) -> Result<CodeWatch, AppError> {
+        self.auth
+            .quotas()
+            .watch(&caller.tenant, end_user(header, checkout))
+            .await
     }
-    Some(missing)
 }
 
 fn unlock_hint_units(code: &Code, units: i64, locale: Locale) -> String {
     match locale {
         Locale::En => format!("Add {units} more item(s) to unlock {code}"),
         Locale::Id => format!("Tambah {units} produk lagi untuk memakai {code}"),
+    }
+}
+
+fn near_miss_limit(requested: i32) -> Result<usize, InvalidInput> {
+    match requested {
+        n if n < 0 => Err(InvalidInput::field(
+            "near_miss_limit",
+            "must not be negative",
+        )),
+        0 => Ok(DEFAULT_NEAR_MISSES),
+        n => Ok(usize::try_from(n)
+            .unwrap_or(MAX_NEAR_MISSES)
+            .min(MAX_NEAR_MISSES)),
     }
 }
 
@@ -331,10 +119,30 @@ impl CouponService for CouponApi {
             .authenticate(request.metadata(), Scope::Read)
             .await?;
         let locale = locale(request.metadata());
-        Ok(Response::new(
-            self.validate_codes(&caller, request.into_inner(), locale)
-                .await?,
-        ))
+        let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
+        let request = request.into_inner();
+        let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let watch = self
+            .watch(&caller, header, &command.checkout)
+            .await
+            .map_err(ApiError::from)?;
+        let checked = pricing::validate(
+            &self.store,
+            &caller.tenant,
+            command,
+            &watch,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(|e| ApiError::from_app(e, locale))?;
+        let results: Vec<pb::CodeValidation> = checked
+            .iter()
+            .map(|c| validation_to_pb(&c.text, c.coupon.as_ref(), c.discount, &c.reasons, locale))
+            .collect();
+        Ok(Response::new(pb::ValidateResponse {
+            valid: results.iter().all(|r| r.valid),
+            results,
+        }))
     }
 
     async fn apply(
@@ -346,10 +154,31 @@ impl CouponService for CouponApi {
             .authenticate(request.metadata(), Scope::Read)
             .await?;
         let locale = locale(request.metadata());
-        Ok(Response::new(
-            self.apply_codes(&caller, request.into_inner(), locale)
-                .await?,
-        ))
+        let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
+        let request = request.into_inner();
+        let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let currency = command.checkout.cart.currency;
+        let watch = self
+            .watch(&caller, header, &command.checkout)
+            .await
+            .map_err(ApiError::from)?;
+        let applied = pricing::apply(
+            &self.store,
+            &caller.tenant,
+            command,
+            &watch,
+            Timestamp::now(),
+        )
+        .await
+        .map_err(|e| ApiError::from_app(e, locale))?;
+        let mut cart = priced_cart_to_pb(&applied.cart, currency.code(), locale);
+        cart.rejected.extend(
+            applied
+                .untypeable
+                .iter()
+                .map(|text| validation_to_pb(text, None, 0, &[Reason::CouponNotFound], locale)),
+        );
+        Ok(Response::new(pb::ApplyResponse { cart: Some(cart) }))
     }
 
     async fn list_applicable(
@@ -361,10 +190,75 @@ impl CouponService for CouponApi {
             .authenticate(request.metadata(), Scope::Read)
             .await?;
         let locale = locale(request.metadata());
-        Ok(Response::new(
-            self.list_applicable_coupons(&caller, request.into_inner(), locale)
-                .await?,
-        ))
+        let request = request.into_inner();
+        let limit = page_size(
+            request.page_size,
+            DEFAULT_APPLICABLE_PAGE,
+            MAX_APPLICABLE_PAGE,
+        )?;
+        let near_miss_limit = near_miss_limit(request.near_miss_limit).map_err(ApiError::from)?;
+        let checkout = checkout_from_pb(request.checkout).map_err(ApiError::from)?;
+        // The page token is bound to this exact checkout, since the ranking depends on it.
+        let fingerprint = Fingerprint::of("applicable", &checkout).map_err(ApiError::from)?;
+        let tokens = PageTokens::new(
+            &caller.tenant,
+            &format!("applicable {}", fingerprint.as_str()),
+        );
+        let offset = match tokens.decode(&request.page_token)? {
+            None => 0,
+            Some(position) => position.parse().map_err(|_| {
+                ApiError::from(InvalidInput::field(
+                    "page_token",
+                    "is not a token from this listing",
+                ))
+            })?,
+        };
+        let currency = checkout.cart.currency;
+        let query = ApplicableQuery {
+            checkout,
+            offset,
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            near_miss_limit,
+        };
+        let found = pricing::list_applicable(&self.store, &caller.tenant, query, Timestamp::now())
+            .await
+            .map_err(|e| ApiError::from_app(e, locale))?;
+        Ok(Response::new(pb::ListApplicableResponse {
+            coupons: found
+                .page
+                .iter()
+                .map(|ranked| pb::ApplicableCoupon {
+                    validation: Some(validation_to_pb(
+                        ranked.coupon.code.as_str(),
+                        Some(&ranked.coupon),
+                        ranked.discount,
+                        &ranked.evaluation.reasons,
+                        locale,
+                    )),
+                })
+                .collect(),
+            next_page_token: tokens.encode(found.next_offset.map(|end| end.to_string())),
+            near_misses: found
+                .near_misses
+                .iter()
+                .map(|near| pb::NearMiss {
+                    validation: Some(validation_to_pb(
+                        near.coupon.code.as_str(),
+                        Some(&near.coupon),
+                        near.evaluation.benefit.total(),
+                        &near.evaluation.reasons,
+                        locale,
+                    )),
+                    missing_amount: near.missing_amount,
+                    missing_quantity: near.missing_quantity,
+                    hint: if near.missing_amount > 0 {
+                        unlock_hint(&near.coupon.code, near.missing_amount, currency, locale)
+                    } else {
+                        unlock_hint_units(&near.coupon.code, near.missing_quantity, locale)
+                    },
+                })
+                .collect(),
+        }))
     }
 
     async fn redeem(
@@ -377,18 +271,37 @@ impl CouponService for CouponApi {
             .await?;
         let locale = locale(request.metadata());
         let request_id = request_id(request.metadata());
-        let result = self
-            .redeem_codes(&caller, request.into_inner(), request_id.clone(), locale)
-            .await;
+        let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
+        let result = match RedeemCommand::try_from(request.into_inner()) {
+            Ok(command) => match self.watch(&caller, header, &command.checkout).await {
+                Ok(watch) => {
+                    self.ledger
+                        .redeem(
+                            &caller.tenant,
+                            command,
+                            &request_id,
+                            &watch,
+                            Timestamp::now(),
+                        )
+                        .await
+                }
+                Err(throttled) => Err(throttled),
+            },
+            Err(invalid) => Err(AppError::from(invalid)),
+        };
         let outcome = match &result {
-            Ok(answer) if answer.request_id == request_id => "redeemed",
-            Ok(_) => "replayed",
-            Err(ApiError::Refused { .. }) => "refused",
-            Err(ApiError::AlreadyExists { .. }) => "duplicate",
+            Ok(redeemed) if redeemed.replayed => "replayed",
+            Ok(_) => "redeemed",
+            Err(AppError::Refused { .. }) => "refused",
+            Err(AppError::Duplicate { .. }) => "duplicate",
             Err(_) => "error",
         };
         self.metrics.redemptions.with_label_values(&[outcome]).inc();
-        Ok(Response::new(result?))
+        let redeemed = result.map_err(|e| ApiError::from_app(e, locale))?;
+        Ok(Response::new(pb::RedeemResponse {
+            redemptions: redeemed.redemptions.iter().map(redemption_to_pb).collect(),
+            request_id,
+        }))
     }
 
     async fn confirm(
@@ -399,9 +312,17 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Redeem)
             .await?;
-        Ok(Response::new(
-            self.confirm_order(&caller, request.into_inner()).await?,
-        ))
+        let locale = locale(request.metadata());
+        let request = request.into_inner();
+        let command = order_codes(&request.order_id, &request.codes).map_err(ApiError::from)?;
+        let redemptions = self
+            .ledger
+            .confirm(&caller.tenant, command, Timestamp::now())
+            .await
+            .map_err(|e| ApiError::from_app(e, locale))?;
+        Ok(Response::new(pb::ConfirmResponse {
+            redemptions: redemptions.iter().map(redemption_to_pb).collect(),
+        }))
     }
 
     async fn revert(
@@ -412,11 +333,27 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Redeem)
             .await?;
+        let locale = locale(request.metadata());
         let request_id = request_id(request.metadata());
-        Ok(Response::new(
-            self.revert_order(&caller, request.into_inner(), request_id)
-                .await?,
-        ))
+        let request = request.into_inner();
+        let command = order_codes(&request.order_id, &request.codes).map_err(ApiError::from)?;
+        let order_id = command.order_id.clone();
+        let redemptions = self
+            .ledger
+            .revert(&caller.tenant, command, Timestamp::now())
+            .await
+            .map_err(|e| ApiError::from_app(e, locale))?;
+        let reason: String = request.reason.trim().chars().take(200).collect();
+        tracing::info!(
+            order_id,
+            reason,
+            reverted = redemptions.len(),
+            "order reverted"
+        );
+        Ok(Response::new(pb::RevertResponse {
+            redemptions: redemptions.iter().map(redemption_to_pb).collect(),
+            request_id,
+        }))
     }
 
     async fn get_redemption(
@@ -427,9 +364,16 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
-        Ok(Response::new(
-            self.find_redemption(&caller, request.into_inner()).await?,
-        ))
+        let id = parse_id("id", &request.into_inner().id).map_err(ApiError::from)?;
+        if id.is_empty() {
+            return Err(ApiError::from(InvalidInput::field("id", "is required")).into());
+        }
+        let redemption = self
+            .ledger
+            .get(&caller.tenant, &id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(redemption_to_pb(&redemption)))
     }
 
     async fn list_redemptions(
@@ -440,9 +384,27 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
-        Ok(Response::new(
-            self.list_ledger(&caller, request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let limit = page_size(request.page_size, DEFAULT_LEDGER_PAGE, MAX_LEDGER_PAGE)?;
+        let present = |field: &str, raw: &str| {
+            parse_id(field, raw).map(|id| Some(id).filter(|id| !id.is_empty()))
+        };
+        let filter = RedemptionFilter {
+            order_id: present("order_id", &request.order_id).map_err(ApiError::from)?,
+            coupon_id: present("coupon_id", &request.coupon_id).map_err(ApiError::from)?,
+            customer_id: present("customer_id", &request.customer_id).map_err(ApiError::from)?,
+        };
+        let tokens = PageTokens::new(&caller.tenant, &format!("redemptions {filter:?}"));
+        let after = tokens.decode(&request.page_token)?;
+        let page = self
+            .ledger
+            .list(&caller.tenant, &filter, after.as_deref(), limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::ListRedemptionsResponse {
+            redemptions: page.items.iter().map(redemption_to_pb).collect(),
+            next_page_token: tokens.encode(page.next_after),
+        }))
     }
 
     type WatchRedemptionsStream = super::events::EventStream;

@@ -6,6 +6,7 @@ use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{
+    app::{AppError, ErrorReason},
     domain::{
         engine::Reason,
         messages::{reason_message, Locale},
@@ -15,11 +16,11 @@ use crate::{
 };
 
 /// Error domain of every `ErrorInfo` this service sends.
-pub const ERROR_DOMAIN: &str = "coupons.v1";
+pub(crate) const ERROR_DOMAIN: &str = "coupons.v1";
 
 /// Everything a handler can fail with. Each variant says the status it becomes.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// UNAUTHENTICATED: no key, a malformed key or a wrong secret.
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -38,7 +39,7 @@ pub enum ApiError {
     /// ALREADY_EXISTS + ErrorInfo with `reason`.
     #[error("{message}")]
     AlreadyExists {
-        reason: &'static str,
+        reason: ErrorReason,
         message: String,
     },
     /// FAILED_PRECONDITION: coupons that do not apply, each with its reasons. Carries one
@@ -53,7 +54,7 @@ pub enum ApiError {
     /// confirming an expired redemption).
     #[error("{message}")]
     StateRefused {
-        reason: &'static str,
+        reason: ErrorReason,
         message: String,
     },
     /// ABORTED: contention the service could not resolve in its retries.
@@ -63,94 +64,146 @@ pub enum ApiError {
     /// before the retention horizon.
     #[error("the cursor is older than the retained events; resume from oldest_cursor")]
     OutOfRange { oldest_cursor: String },
+    /// UNAVAILABLE: the server is shutting down; a watcher reconnects (to another replica) with
+    /// its last cursor.
+    #[error("server shutting down: reconnect with your last cursor")]
+    ShuttingDown,
+    /// RESOURCE_EXHAUSTED + ErrorInfo (`QUOTA_EXCEEDED` or `TOO_MANY_UNKNOWN_CODES`) +
+    /// QuotaFailure naming what ran out + RetryInfo saying when to try again.
+    #[error("{}", .0.description)]
+    ResourceExhausted(crate::app::quota::Exhausted),
     /// UNAVAILABLE: the database cannot be reached; the one error a client retries blindly.
     #[error("the service cannot reach its database")]
     Unavailable(#[source] StoreError),
     /// INTERNAL: a bug. The cause is logged, never sent.
     #[error("internal error")]
-    Internal(#[source] StoreError),
+    Internal(#[source] anyhow::Error),
 }
 
 impl ApiError {
+    /// A use case's error; refusals are explained in `locale`.
+    pub(crate) fn from_app(error: AppError, locale: Locale) -> Self {
+        match error {
+            AppError::Invalid(invalid) => ApiError::InvalidInput(invalid),
+            AppError::NotFound { resource, name } => ApiError::NotFound { resource, name },
+            AppError::Duplicate { reason, message } => ApiError::AlreadyExists { reason, message },
+            AppError::Refused { refusals } => ApiError::Refused { refusals, locale },
+            AppError::StateRefused { reason, message } => {
+                ApiError::StateRefused { reason, message }
+            }
+            AppError::Exhausted(exhausted) => ApiError::ResourceExhausted(exhausted),
+            AppError::Store(error) => ApiError::from(error),
+            AppError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+
     /// NOT_FOUND for `resource` called `name`.
     pub fn not_found(resource: &'static str, name: impl Into<String>) -> Self {
         ApiError::NotFound {
             resource,
-            name: name.into(),
+            name: echo(&name.into()),
         }
     }
 }
 
 /// Gives a store error the name of the thing it is about.
-pub trait StoreResultExt<T> {
-    /// NotFound becomes NOT_FOUND for `resource` `name`; AlreadyExists becomes ALREADY_EXISTS
-    /// with `reason`.
-    fn about(self, resource: &'static str, name: &str, reason: &'static str)
-        -> Result<T, ApiError>;
+pub(crate) trait StoreResultExt<T> {
+    /// NotFound becomes NOT_FOUND for `resource` `name`.
+    fn about(self, resource: &'static str, name: &str) -> Result<T, ApiError>;
+    /// As [`about`](Self::about), and a taken unique key becomes ALREADY_EXISTS with `reason`.
+    fn taken(self, resource: &'static str, name: &str, reason: ErrorReason) -> Result<T, ApiError>;
 }
 
 impl<T> StoreResultExt<T> for Result<T, StoreError> {
-    fn about(
-        self,
-        resource: &'static str,
-        name: &str,
-        reason: &'static str,
-    ) -> Result<T, ApiError> {
+    fn about(self, resource: &'static str, name: &str) -> Result<T, ApiError> {
+        self.map_err(|error| match error {
+            StoreError::NotFound => ApiError::not_found(resource, name),
+            other => ApiError::from(other),
+        })
+    }
+
+    fn taken(self, resource: &'static str, name: &str, reason: ErrorReason) -> Result<T, ApiError> {
         self.map_err(|error| match error {
             StoreError::NotFound => ApiError::not_found(resource, name),
             StoreError::AlreadyExists => ApiError::AlreadyExists {
                 reason,
-                message: format!("{resource} {name:?} already exists"),
+                message: format!("{resource} {:?} already exists", echo(name)),
             },
             other => ApiError::from(other),
         })
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        ApiError::from_app(error, Locale::default())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::NotFound => ApiError::not_found("resource", ""),
+            // Callers that can name what was missing use `about`; reaching here is a bug.
+            StoreError::NotFound => ApiError::Internal(anyhow::Error::new(error)),
             StoreError::AlreadyExists => ApiError::AlreadyExists {
-                reason: "ALREADY_EXISTS",
+                reason: ErrorReason::AlreadyExists,
                 message: "already exists".into(),
             },
             StoreError::Unavailable(_) => ApiError::Unavailable(error),
             StoreError::Contention(_) => ApiError::Aborted(error),
+            StoreError::BadValue(_) => {
+                tracing::warn!(error = %error_chain(&error), "the database refused a value");
+                ApiError::InvalidInput(InvalidInput::field(
+                    "request",
+                    "contains a value that cannot be stored",
+                ))
+            }
             StoreError::OutOfStock => ApiError::StateRefused {
-                reason: "PRODUCT_UNAVAILABLE",
+                reason: ErrorReason::ProductUnavailable,
                 message: "Product currently unavailable".into(),
             },
             StoreError::InsufficientCredits => ApiError::StateRefused {
-                reason: "INSUFFICIENT_CREDITS",
+                reason: ErrorReason::InsufficientCredits,
                 message: "not enough credits for this purchase; top up first".into(),
             },
-            StoreError::Refused { code, reason } => ApiError::Refused {
-                refusals: vec![(code.to_string(), reason)],
-                locale: Locale::default(),
+            StoreError::PinInAnotherProduct { positions } => ApiError::AlreadyExists {
+                reason: ErrorReason::PinInAnotherProduct,
+                message: format!(
+                    "{} of these PINs (first: pins[{}]) are already stock of another product; \
+                     a PIN is sold once per tenant, so nothing was imported",
+                    positions.len(),
+                    positions.first().copied().unwrap_or_default()
+                ),
             },
-            other => ApiError::Internal(other),
+            StoreError::BalanceOverflow => ApiError::StateRefused {
+                reason: ErrorReason::BalanceOverflow,
+                message: "the balance cannot hold this top-up".into(),
+            },
+            other => ApiError::Internal(anyhow::Error::new(other)),
         }
     }
 }
 
 impl From<ApiError> for Status {
     fn from(error: ApiError) -> Self {
-        let message = error.to_string();
+        let message = bound(&error.to_string(), MAX_MESSAGE_CHARS);
         let mut details = ErrorDetails::new();
         let code = match error {
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(scope) => {
                 details.set_error_info(
-                    "MISSING_SCOPE",
+                    ErrorReason::MissingScope.as_str(),
                     ERROR_DOMAIN,
                     HashMap::from([("scope".to_owned(), scope.to_string())]),
                 );
                 Code::PermissionDenied
             }
             ApiError::InvalidInput(invalid) => {
-                for violation in invalid.violations {
-                    details.add_bad_request_violation(violation.field, violation.description);
+                for violation in invalid.violations.into_iter().take(MAX_VIOLATIONS) {
+                    details.add_bad_request_violation(
+                        bound(&violation.field, MAX_FIELD_CHARS),
+                        bound(&violation.description, MAX_MESSAGE_CHARS),
+                    );
                 }
                 Code::InvalidArgument
             }
@@ -159,52 +212,96 @@ impl From<ApiError> for Status {
                 Code::NotFound
             }
             ApiError::AlreadyExists { reason, .. } => {
-                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                details.set_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
                 Code::AlreadyExists
             }
             ApiError::Refused { refusals, locale } => {
                 if let Some((code, first)) = refusals.first() {
-                    let mut metadata: HashMap<String, String> =
-                        first.metadata().into_iter().collect();
+                    let mut metadata: HashMap<String, String> = first
+                        .metadata()
+                        .into_iter()
+                        .map(|(key, value)| (key, echo(&value)))
+                        .collect();
                     metadata.insert("code".to_owned(), code.clone());
                     details.set_error_info(first.code(), ERROR_DOMAIN, metadata);
-                    details.set_localized_message(locale.tag(), reason_message(first, locale));
+                    details.set_localized_message(
+                        locale.tag(),
+                        bound(&reason_message(first, locale), MAX_MESSAGE_CHARS),
+                    );
                 }
-                for (code, reason) in &refusals {
+                for (code, reason) in refusals.iter().take(MAX_VIOLATIONS) {
                     details.add_precondition_failure_violation(
                         reason.code(),
-                        code.clone(),
-                        reason_message(reason, locale),
+                        echo(code),
+                        bound(&reason_message(reason, locale), MAX_MESSAGE_CHARS),
                     );
                 }
                 Code::FailedPrecondition
             }
             ApiError::StateRefused { reason, .. } => {
-                details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+                details.set_error_info(reason.as_str(), ERROR_DOMAIN, HashMap::new());
                 Code::FailedPrecondition
+            }
+            ApiError::ResourceExhausted(exhausted) => {
+                details.set_error_info(exhausted.reason.as_str(), ERROR_DOMAIN, HashMap::new());
+                details.add_quota_failure_violation(
+                    bound(&exhausted.subject, MAX_FIELD_CHARS),
+                    bound(&exhausted.description, MAX_MESSAGE_CHARS),
+                );
+                // Whole milliseconds, rounded up, so a client that waits exactly this long is
+                // admitted.
+                let millis = exhausted.retry_after.as_nanos().div_ceil(1_000_000).max(1);
+                details.set_retry_info(Some(std::time::Duration::from_millis(
+                    u64::try_from(millis).unwrap_or(u64::MAX),
+                )));
+                Code::ResourceExhausted
             }
             ApiError::Aborted(cause) => {
                 tracing::warn!(error = %error_chain(&cause), "gave up on contention");
                 Code::Aborted
             }
+            ApiError::ShuttingDown => Code::Unavailable,
             ApiError::Unavailable(cause) => {
                 tracing::warn!(error = %error_chain(&cause), "database unavailable");
                 Code::Unavailable
             }
             ApiError::OutOfRange { oldest_cursor } => {
                 details.set_error_info(
-                    "CURSOR_EXPIRED",
+                    ErrorReason::CursorExpired.as_str(),
                     ERROR_DOMAIN,
                     HashMap::from([("oldest_cursor".to_owned(), oldest_cursor)]),
                 );
                 Code::OutOfRange
             }
             ApiError::Internal(cause) => {
-                tracing::error!(error = %error_chain(&cause), "internal error");
+                tracing::error!(error = %error_chain(cause.as_ref()), "internal error");
                 Code::Internal
             }
         };
         Status::with_error_details(code, message, details)
+    }
+}
+
+/// Most characters of one caller value echoed back in a message or detail.
+pub const MAX_ECHO_CHARS: usize = 64;
+/// Most characters of a whole message or description.
+const MAX_MESSAGE_CHARS: usize = 512;
+/// Most characters of a field path (map keys are part of it).
+const MAX_FIELD_CHARS: usize = 160;
+/// Most violations listed in one error's details: trailers stay well under the 16 KiB that
+/// gRPC-core clients accept, however many lines of a cart are wrong.
+const MAX_VIOLATIONS: usize = 20;
+
+/// A caller value as it may be echoed: its first characters, marked when cut.
+pub fn echo(value: &str) -> String {
+    bound(value, MAX_ECHO_CHARS)
+}
+
+/// `text` cut to at most `max` characters (plus an ellipsis when cut).
+fn bound(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

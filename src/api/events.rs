@@ -6,7 +6,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
-use super::{redemptions::redemption_to_pb, ApiError, Caller};
+use super::{convert::ledger::redemption_to_pb, ApiError, Caller};
 use crate::{
     domain::{
         event::{EventFilter, EventKind, EventPosition, RedemptionEvent},
@@ -104,9 +104,7 @@ pub async fn watch(
         .watch(caller.tenant.clone(), after, filter)
         .map(|item| match item {
             Ok(event) => Ok(event_to_pb(&event)),
-            Err(WatchEnd::ShuttingDown) => Err(Status::unavailable(
-                "server shutting down: reconnect with your last cursor",
-            )),
+            Err(WatchEnd::ShuttingDown) => Err(ApiError::ShuttingDown.into()),
             Err(WatchEnd::Store(error)) => Err(ApiError::from(error).into()),
         });
     Ok(Box::pin(stream))

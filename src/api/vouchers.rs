@@ -1,21 +1,19 @@
 //! VoucherService: products, and PIN purchases idempotent by reference.
 
-use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use super::{
     convert::{timestamp_to_pb, voucher::product_to_pb},
     paging::{page_size, PageTokens},
-    redemptions::request_id,
-    ApiError, Authenticator, Caller,
+    request::request_id,
+    ApiError, Authenticator,
 };
 use crate::{
-    domain::{
-        pin::PinKey,
-        product::Product,
-        purchase::{render, PurchaseOrder, Sale},
-        InvalidInput, Scope, Violations,
+    app::{
+        vouchers::{Delivery, PurchaseCommand, Vouchers},
+        AppError,
     },
+    domain::{pin::PinKey, text::refuse_nul, InvalidInput, Scope, Violations},
     pb::{self, voucher_service_server::VoucherService},
     store::{Store, StoreError},
 };
@@ -29,7 +27,7 @@ const MAX_REFERENCE_LEN: usize = 128;
 pub struct VoucherApi {
     auth: Authenticator,
     store: Store,
-    pin_key: PinKey,
+    vouchers: Vouchers,
     metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
@@ -42,19 +40,17 @@ impl VoucherApi {
     ) -> Self {
         Self {
             auth,
+            vouchers: Vouchers::new(store.clone(), pin_key),
             store,
-            pin_key,
             metrics,
         }
     }
+}
 
-    async fn buy(
-        &self,
-        caller: &Caller,
-        request: pb::PurchaseRequest,
-        request_id: String,
-    ) -> Result<pb::PurchaseResponse, ApiError> {
-        let fingerprint = hex::encode(Sha256::digest(prost::Message::encode_to_vec(&request)));
+impl TryFrom<pb::PurchaseRequest> for PurchaseCommand {
+    type Error = InvalidInput;
+
+    fn try_from(request: pb::PurchaseRequest) -> Result<Self, InvalidInput> {
         let mut violations = Violations::new();
         let reference = request.reference.trim();
         violations.require(
@@ -62,108 +58,57 @@ impl VoucherApi {
             "reference",
             "is required, at most 128 characters",
         );
-        violations.finish(())?;
-        if let Some(earlier) = self.store.find_sale(&caller.tenant, reference).await? {
-            return self.replay(caller, earlier, &fingerprint).await;
+        for (field, text) in [
+            ("reference", &request.reference),
+            ("value", &request.value),
+            ("phone_number", &request.phone_number),
+            ("email", &request.email),
+            ("name", &request.name),
+        ] {
+            refuse_nul(field, text, &mut violations);
         }
-        let product = self
-            .store
-            .find_product_by_value(&caller.tenant, request.value.trim())
-            .await?
-            .filter(|p| p.spec.active)
-            .ok_or_else(|| InvalidInput::field("value", "Invalid value for product"))?;
-        if request.amount != product.spec.amount {
-            return Err(InvalidInput::field(
-                "amount",
-                "enter valid amount: it must equal the product's price",
-            )
-            .into());
-        }
-        let currency = product
-            .spec
-            .currency
-            .ok_or_else(|| InvalidInput::field("value", "the product has no currency"))?;
-        let order = PurchaseOrder {
+        violations.finish(PurchaseCommand {
             reference: reference.to_owned(),
-            fingerprint: fingerprint.clone(),
-            product_id: product.idx.clone(),
-            product_value: product.spec.value.clone(),
-            amount: product.spec.amount,
-            currency,
+            value: request.value.trim().to_owned(),
+            amount: request.amount,
             phone_number: request.phone_number.trim().to_owned(),
             email: request.email.trim().to_owned(),
             name: request.name.trim().to_owned(),
-            request_id,
-        };
-        match self.store.sell_pin(&caller.tenant, &order).await {
-            Ok(sale) => self.answer(&sale, &product),
-            // An identical request raced this one and won: answer as it did.
-            Err(StoreError::AlreadyExists) => {
-                let earlier = self
-                    .store
-                    .find_sale(&caller.tenant, reference)
-                    .await?
-                    .ok_or(ApiError::Aborted(StoreError::AlreadyExists))?;
-                self.replay(caller, earlier, &fingerprint).await
-            }
-            Err(other) => Err(other.into()),
-        }
-    }
-
-    /// A retry gets the original purchase; the same reference with other content is refused.
-    async fn replay(
-        &self,
-        caller: &Caller,
-        sale: Sale,
-        fingerprint: &str,
-    ) -> Result<pb::PurchaseResponse, ApiError> {
-        if sale.fingerprint != fingerprint {
-            return Err(ApiError::AlreadyExists {
-                reason: "DUPLICATE_REFERENCE",
-                message: "Request with duplicate reference id obtained".into(),
-            });
-        }
-        let product = self
-            .store
-            .get_product(&caller.tenant, &sale.product_id)
-            .await?;
-        self.answer(&sale, &product)
-    }
-
-    fn answer(&self, sale: &Sale, product: &Product) -> Result<pb::PurchaseResponse, ApiError> {
-        let pin = self.pin_key.open(&sale.sealed_pin).map_err(|e| {
-            ApiError::Internal(StoreError::Corrupt(format!("purchase {}: {e}", sale.id)))
-        })?;
-        let notification = render(
-            &product.spec.templates,
-            &pin,
-            &sale.serial,
-            &product.spec.name,
-        );
-        Ok(pb::PurchaseResponse {
-            purchase: Some(pb::Purchase {
-                id: sale.id.clone(),
-                reference: sale.reference.clone(),
-                product_value: sale.product_value.clone(),
-                amount: sale.amount,
-                currency: sale.currency.code().to_owned(),
-                state: "Success".into(),
-                message: format!("Your Pin number is '{pin}'"),
-                pin,
-                serial: sale.serial.clone(),
-                credits_consumed: sale.amount,
-                credits_available: sale.credits_available,
-                phone_number: sale.phone_number.clone(),
-                email: sale.email.clone(),
-                name: sale.name.clone(),
-                notification: Some(pb::Notification {
-                    sms: notification.sms,
-                    email_subject: notification.email_subject,
-                    email_body: notification.email_body,
-                }),
-                create_time: Some(timestamp_to_pb(sale.created_at)),
-            }),
         })
+    }
+}
+
+/// A delivered PIN as the PIN API's purchase answer.
+fn delivery_to_pb(delivery: Delivery) -> pb::PurchaseResponse {
+    let Delivery {
+        sale,
+        pin,
+        notification,
+        ..
+    } = delivery;
+    pb::PurchaseResponse {
+        purchase: Some(pb::Purchase {
+            id: sale.id,
+            reference: sale.reference,
+            product_value: sale.product_value,
+            amount: sale.amount,
+            currency: sale.currency.code().to_owned(),
+            state: "Success".into(),
+            message: format!("Your Pin number is '{pin}'"),
+            pin,
+            serial: sale.serial,
+            credits_consumed: sale.amount,
+            credits_available: sale.credits_available,
+            phone_number: sale.phone_number,
+            email: sale.email,
+            name: sale.name,
+            notification: Some(pb::Notification {
+                sms: notification.sms,
+                email_subject: notification.email_subject,
+                email_body: notification.email_body,
+            }),
+            create_time: Some(timestamp_to_pb(sale.created_at)),
+        }),
     }
 }
 
@@ -202,15 +147,29 @@ impl VoucherService for VoucherApi {
             .authenticate(request.metadata(), Scope::Purchase)
             .await?;
         let request_id = request_id(request.metadata());
-        let result = self.buy(&caller, request.into_inner(), request_id).await;
+        let result = match PurchaseCommand::try_from(request.into_inner()) {
+            Ok(command) => {
+                self.vouchers
+                    .purchase(&caller.tenant, command, &request_id)
+                    .await
+            }
+            Err(invalid) => Err(AppError::from(invalid)),
+        };
         let outcome = match &result {
+            Ok(delivery) if delivery.replayed => "replayed",
             Ok(_) => "sold",
-            Err(ApiError::StateRefused { .. }) | Err(ApiError::InvalidInput(_)) => "refused",
-            Err(ApiError::AlreadyExists { .. }) => "duplicate",
+            Err(AppError::Duplicate { .. }) => "duplicate",
+            Err(
+                AppError::Invalid(_)
+                | AppError::StateRefused { .. }
+                | AppError::Store(StoreError::OutOfStock | StoreError::InsufficientCredits),
+            ) => "refused",
             Err(_) => "error",
         };
         self.metrics.purchases.with_label_values(&[outcome]).inc();
-        Ok(Response::new(result?))
+        Ok(Response::new(delivery_to_pb(
+            result.map_err(ApiError::from)?,
+        )))
     }
 
     async fn get_purchase(
@@ -221,21 +180,16 @@ impl VoucherService for VoucherApi {
             .auth
             .authenticate(request.metadata(), Scope::Purchase)
             .await?;
-        let reference = request.into_inner().reference.trim().to_owned();
+        let reference = crate::domain::text::parse_id("reference", &request.into_inner().reference)
+            .map_err(ApiError::from)?;
         if reference.is_empty() {
             return Err(ApiError::from(InvalidInput::field("reference", "is required")).into());
         }
-        let sale = self
-            .store
-            .find_sale(&caller.tenant, &reference)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("purchase", reference.clone()))?;
-        let product = self
-            .store
-            .get_product(&caller.tenant, &sale.product_id)
+        let delivery = self
+            .vouchers
+            .find(&caller.tenant, &reference)
             .await
             .map_err(ApiError::from)?;
-        Ok(Response::new(self.answer(&sale, &product)?))
+        Ok(Response::new(delivery_to_pb(delivery)))
     }
 }

@@ -3,7 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{Currency, InvalidInput, Violations};
+use super::{
+    policy::TenantPolicy,
+    text::{refuse_nul, refuse_nul_in},
+    Currency, InvalidInput, Violations,
+};
 
 /// Most lines a cart may have.
 pub const MAX_LINES: usize = 1_000;
@@ -16,7 +20,9 @@ pub struct LineInput {
     pub sku: String,
     pub name: String,
     pub categories: Vec<String>,
-    pub unit_price: i64,
+    /// `None` when the caller sent no price: refused, since a line priced at zero by omission
+    /// would make a redemption that gives nothing but still uses the coupon.
+    pub unit_price: Option<i64>,
     pub original_unit_price: i64,
     pub quantity: i64,
     pub metadata: BTreeMap<String, String>,
@@ -41,7 +47,7 @@ pub struct CheckoutInput {
 }
 
 /// What the caller says of a customer's history.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub enum CustomerHistory {
     /// The service decides from its redemption ledger.
     #[default]
@@ -51,7 +57,7 @@ pub enum CustomerHistory {
 }
 
 /// The customer checking out.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Customer {
     pub id: String,
     /// Lower-cased.
@@ -75,7 +81,7 @@ impl Customer {
 }
 
 /// One checked line. `unit_price * quantity` fits in an i64, and so does every sum of lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Line {
     pub line_id: String,
     pub product_id: String,
@@ -90,7 +96,7 @@ pub struct Line {
 }
 
 /// A checked cart.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Cart {
     pub currency: Currency,
     pub lines: Vec<Line>,
@@ -102,7 +108,7 @@ pub struct Cart {
 }
 
 /// A checked checkout.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Checkout {
     pub cart: Cart,
     pub customer: Customer,
@@ -112,6 +118,10 @@ pub struct Checkout {
     pub order_type: String,
     pub loyalty_points_used: i64,
     pub referral_code: String,
+    /// The tenant's policy, checked before each coupon's own conditions; empty until
+    /// [`Checkout::under_policy`] sets it. Not part of the caller's request.
+    #[serde(skip)]
+    pub policy: TenantPolicy,
 }
 
 /// Largest total the engine accepts: small enough that adding shipping and tax cannot overflow.
@@ -140,7 +150,10 @@ impl Checkout {
                 "must not be negative or absurdly large",
             );
         }
+        refuse_nul_in_checkout(&input, prefix, &mut violations);
         let mut subtotal: i64 = 0;
+        // Checked like the subtotal: two lines of i64::MAX units must not wrap to a small count.
+        let mut units: i64 = 0;
         let mut lines = Vec::with_capacity(input.lines.len());
         for (index, line) in input.lines.into_iter().enumerate() {
             let at = |name: &str| format!("{prefix}.cart.items[{index}].{name}");
@@ -150,23 +163,34 @@ impl Checkout {
                 "is required",
             );
             violations.require(line.quantity >= 1, &at("quantity"), "must be at least 1");
-            violations.require(
-                line.unit_price >= 0,
-                &at("unit_price"),
-                "must not be negative",
-            );
+            let unit_price = match line.unit_price {
+                Some(price) => {
+                    violations.require(price >= 0, &at("unit_price"), "must not be negative");
+                    price
+                }
+                None => {
+                    violations.add(at("unit_price"), "is required (send 0 for a free item)");
+                    0
+                }
+            };
+            match units
+                .checked_add(line.quantity.max(0))
+                .filter(|u| *u <= MAX_AMOUNT)
+            {
+                Some(sum) => units = sum,
+                None => violations.add(at("quantity"), "the cart's total quantity is too large"),
+            }
             violations.require(
                 line.original_unit_price >= 0,
                 &at("original_unit_price"),
                 "must not be negative",
             );
             let original = if line.original_unit_price == 0 {
-                line.unit_price
+                unit_price
             } else {
                 line.original_unit_price
             };
-            let line_total = line
-                .unit_price
+            let line_total = unit_price
                 .max(original)
                 .checked_mul(line.quantity.max(0))
                 .filter(|t| *t <= MAX_AMOUNT);
@@ -191,7 +215,7 @@ impl Checkout {
                     .iter()
                     .map(|c| c.trim().to_owned())
                     .collect(),
-                unit_price: line.unit_price,
+                unit_price,
                 original_unit_price: original,
                 quantity: line.quantity,
                 metadata: line.metadata,
@@ -226,8 +250,60 @@ impl Checkout {
             order_type: input.order_type.trim().to_owned(),
             loyalty_points_used: input.loyalty_points_used,
             referral_code: input.referral_code.trim().to_owned(),
+            policy: TenantPolicy::default(),
         };
         violations.finish(checkout)
+    }
+
+    /// The checkout under its tenant's policy: the policy's default channel fills in a missing
+    /// channel, and the engine checks the policy before each coupon's own conditions.
+    pub fn under_policy(mut self, policy: TenantPolicy) -> Self {
+        if self.channel.is_empty() {
+            self.channel = policy.default_channel.clone();
+        }
+        self.policy = policy;
+        self
+    }
+}
+
+/// Every caller string of a checkout must be storable: PostgreSQL text cannot hold a NUL byte.
+fn refuse_nul_in_checkout(input: &CheckoutInput, prefix: &str, violations: &mut Violations) {
+    let field = |name: &str| format!("{prefix}.{name}");
+    for (name, value) in [
+        ("cart.currency", &input.currency),
+        ("customer.id", &input.customer.id),
+        ("customer.email", &input.customer.email),
+        ("customer.phone", &input.customer.phone),
+        ("channel", &input.channel),
+        ("payment_method", &input.payment_method),
+        ("payment_link_id", &input.payment_link_id),
+        ("order_type", &input.order_type),
+        ("referral_code", &input.referral_code),
+    ] {
+        refuse_nul(&field(name), value, violations);
+    }
+    refuse_nul_in_map(&field("cart.metadata"), &input.metadata, violations);
+    for (index, line) in input.lines.iter().enumerate() {
+        let at = |name: &str| format!("{prefix}.cart.items[{index}].{name}");
+        for (name, value) in [
+            ("line_id", &line.line_id),
+            ("product_id", &line.product_id),
+            ("sku", &line.sku),
+            ("name", &line.name),
+        ] {
+            refuse_nul(&at(name), value, violations);
+        }
+        refuse_nul_in(&at("categories"), &line.categories, violations);
+        refuse_nul_in_map(&at("metadata"), &line.metadata, violations);
+    }
+}
+
+fn refuse_nul_in_map(field: &str, map: &BTreeMap<String, String>, violations: &mut Violations) {
+    if map
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        violations.add(field, "must not contain NUL characters");
     }
 }
 
@@ -244,7 +320,7 @@ impl Cart {
             .sum()
     }
 
-    /// Units in the cart.
+    /// Units in the cart; parsing made sure the sum fits.
     pub fn quantity(&self) -> i64 {
         self.lines.iter().map(|l| l.quantity).sum()
     }
@@ -268,7 +344,7 @@ mod tests {
     fn line(price: i64, quantity: i64) -> LineInput {
         LineInput {
             product_id: "p".into(),
-            unit_price: price,
+            unit_price: Some(price),
             quantity,
             ..Default::default()
         }
@@ -280,6 +356,30 @@ mod tests {
             lines,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn refuses_a_line_without_a_price_and_nul_bytes() {
+        let mut unpriced = line(100, 1);
+        unpriced.unit_price = None;
+        let mut nul = line(100, 1);
+        nul.metadata.insert("brand".into(), "a\0b".into());
+        let mut checkout = input(vec![unpriced, nul]);
+        checkout.customer.id = "c\0".into();
+        let fields: Vec<String> = Checkout::parse(checkout, "checkout")
+            .unwrap_err()
+            .violations
+            .into_iter()
+            .map(|v| v.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "checkout.customer.id",
+                "checkout.cart.items[1].metadata",
+                "checkout.cart.items[0].unit_price"
+            ]
+        );
     }
 
     #[test]
@@ -303,6 +403,13 @@ mod tests {
                 "checkout.cart.items[1].unit_price"
             ]
         );
+        // Prices of zero, so only the unit count can overflow.
+        let error = Checkout::parse(
+            input(vec![line(0, i64::MAX), line(0, i64::MAX)]),
+            "checkout",
+        )
+        .unwrap_err();
+        assert_eq!(error.violations[0].field, "checkout.cart.items[0].quantity");
         let mut bad_currency = input(vec![]);
         bad_currency.currency = "??".into();
         assert!(Checkout::parse(bad_currency, "checkout").is_err());

@@ -6,7 +6,7 @@ use std::fmt;
 pub const MAX_CODE_LEN: usize = 64;
 
 /// A normalized coupon code: trimmed, upper-case, 1 to 64 of `A-Z 0-9 - _`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Code(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -121,6 +121,10 @@ pub struct Conditions {
     pub order_predicates: Vec<Predicate>,
     pub item_predicates: Vec<Predicate>,
     pub referrer_customer_id: Option<String>,
+    /// Payment links the coupon is valid for; empty means any checkout. Absent from coupons
+    /// stored before payment-link scoping existed, hence the default.
+    #[serde(default)]
+    pub payment_link_ids: Vec<String>,
 }
 
 /// Usage limits, enforced atomically when redeeming. `None` means unlimited.
@@ -270,6 +274,15 @@ fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Vio
     for (index, predicate) in predicates.iter().enumerate() {
         if predicate.field.trim().is_empty() {
             violations.add(format!("{prefix}[{index}].field"), "is required");
+        } else if predicate
+            .field
+            .strip_prefix(super::engine::predicate::METADATA_PREFIX)
+            .is_some_and(|key| key.trim().is_empty())
+        {
+            violations.add(
+                format!("{prefix}[{index}].field"),
+                "name a metadata key after \"metadata.\"",
+            );
         }
         let values_ok = match predicate.operator {
             PredicateOperator::In => !predicate.values.is_empty(),

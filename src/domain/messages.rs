@@ -135,6 +135,26 @@ pub fn reason_message(reason: &Reason, locale: Locale) -> String {
             }
             _ => "Gagal! Kode diskon ini tidak berlaku untuk Anda.".into(),
         },
+        (Locale::En, SignInRequired { segment }) => match segment {
+            CustomerSegment::New => {
+                "Sign in to use this coupon code: it is only for new customers.".into()
+            }
+            CustomerSegment::Returning => {
+                "Sign in to use this coupon code: it is only for returning customers.".into()
+            }
+            _ => "Sign in to use this coupon code.".into(),
+        },
+        (Locale::Id, SignInRequired { segment }) => match segment {
+            CustomerSegment::New => {
+                "Gagal! Silakan masuk untuk memakai kode diskon ini: hanya untuk pelanggan baru."
+                    .into()
+            }
+            CustomerSegment::Returning => {
+                "Gagal! Silakan masuk untuk memakai kode diskon ini: hanya untuk pelanggan lama."
+                    .into()
+            }
+            _ => "Gagal! Silakan masuk untuk memakai kode diskon ini.".into(),
+        },
         (Locale::En, PhoneNotVerified) => {
             "Verify your phone number to use this coupon code.".into()
         }
@@ -157,11 +177,12 @@ pub fn reason_message(reason: &Reason, locale: Locale) -> String {
                 field,
                 operator,
                 values,
+                currency,
             },
         ) => format!(
             "{field} should be {} {}.",
             operator_words(*operator, locale),
-            values.join(", ")
+            predicate_values(values, *currency, locale)
         ),
         (
             Locale::Id,
@@ -169,11 +190,12 @@ pub fn reason_message(reason: &Reason, locale: Locale) -> String {
                 field,
                 operator,
                 values,
+                currency,
             },
         ) => format!(
             "Gagal! {field} harus {} {}.",
             operator_words(*operator, locale),
-            values.join(", ")
+            predicate_values(values, *currency, locale)
         ),
         (Locale::En, NoEligibleItems) => {
             "No item in the cart is eligible for this coupon code.".into()
@@ -216,6 +238,13 @@ pub fn reason_message(reason: &Reason, locale: Locale) -> String {
         }
         (Locale::En, BudgetExhausted) => "This coupon code's budget is used up.".into(),
         (Locale::Id, BudgetExhausted) => "Gagal! Kuota diskon untuk kode ini sudah habis.".into(),
+        (Locale::En, NoDiscount) => {
+            "This coupon code gives no discount on this order, so it was not used.".into()
+        }
+        (Locale::Id, NoDiscount) => {
+            "Gagal! Kode diskon ini tidak memberikan potongan untuk pesanan ini, jadi tidak dipakai."
+                .into()
+        }
         (Locale::En, NotCombinable { with }) => {
             format!("This coupon code cannot be combined with {with}.")
         }
@@ -264,6 +293,19 @@ fn operator_words(operator: PredicateOperator, locale: Locale) -> &'static str {
     }
 }
 
+/// A predicate's operands: amounts the local way when the field is money and the operand is a
+/// whole number of minor units, otherwise as the coupon states them.
+fn predicate_values(values: &[String], currency: Option<Currency>, locale: Locale) -> String {
+    let written: Vec<String> = values
+        .iter()
+        .map(|value| match (currency, value.parse::<i64>()) {
+            (Some(currency), Ok(minor)) => format_amount(minor, currency, locale),
+            _ => value.clone(),
+        })
+        .collect();
+    written.join(", ")
+}
+
 fn or_this<'a>(value: &'a str, fallback: &'a str) -> &'a str {
     if value.is_empty() {
         fallback
@@ -300,6 +342,31 @@ mod tests {
             Locale::En
         );
         assert_eq!(Locale::from_accept_language(""), Locale::En);
+    }
+
+    #[test]
+    fn writes_money_predicates_as_amounts_and_metadata_as_sent() {
+        let inr = Currency::parse("INR").unwrap();
+        let money = Reason::PredicateFailed {
+            field: "subtotal".into(),
+            operator: PredicateOperator::Gt,
+            values: vec!["20000".into()],
+            currency: Some(inr),
+        };
+        assert_eq!(
+            reason_message(&money, Locale::En),
+            "subtotal should be greater than ₹200."
+        );
+        let metadata = Reason::PredicateFailed {
+            field: "selling_price".into(),
+            operator: PredicateOperator::Gt,
+            values: vec!["200".into()],
+            currency: None,
+        };
+        assert_eq!(
+            reason_message(&metadata, Locale::Id),
+            "Gagal! selling_price harus lebih dari 200."
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Pure business rules: no I/O, no tonic, no SeaORM. Everything here is unit-testable.
 
 pub mod api_key;
+pub mod audit;
 pub mod campaign;
 pub mod cart;
 pub mod code;
@@ -11,11 +12,14 @@ pub mod event;
 pub mod messages;
 pub mod money;
 pub mod pin;
+pub mod policy;
 pub mod product;
 pub mod purchase;
+pub mod quota;
 pub mod redemption;
 pub mod scope;
 pub mod tenant;
+pub mod text;
 pub mod time;
 pub mod violation;
 

@@ -49,6 +49,16 @@ impl ProductSpec {
             "must be greater than zero",
         );
         violations.require(self.currency.is_some(), &field("currency"), "is required");
+        let t = &self.templates;
+        for (name, text) in [
+            ("name", &self.name),
+            ("templates.sms", &t.sms),
+            ("templates.email_subject", &t.email_subject),
+            ("templates.email_body", &t.email_body),
+            ("templates.company_name", &t.company_name),
+        ] {
+            super::text::refuse_nul(&field(name), text, violations);
+        }
     }
 }
 
@@ -61,6 +71,15 @@ pub struct Product {
     /// PINs in stock: unsold and not expired.
     pub available: i64,
     pub created_at: super::Timestamp,
+}
+
+/// A product as a sale needs it: its id and definition, without the stock count (counting the
+/// stock on every sale made each sale cost more as stock grew).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProductDefinition {
+    /// Identifier (the PIN API's `idx`).
+    pub idx: String,
+    pub spec: ProductSpec,
 }
 
 /// A PIN ready to be stored: sealed, with its keyed digest for duplicate checks.

@@ -72,10 +72,6 @@ pub struct RedemptionDraft {
     pub code: Code,
     pub campaign_id: Option<String>,
     pub discount: i64,
-    /// The coupon has a total limit or a budget: its counters must be consumed atomically.
-    pub counted: bool,
-    /// The coupon's per-customer limit, enforced atomically when set.
-    pub per_customer_limit: Option<i64>,
 }
 
 /// An order to redeem: every draft is recorded, or none.
@@ -89,8 +85,11 @@ pub struct RedeemOrder {
     pub completed: bool,
     pub expires_at: Option<Timestamp>,
     pub request_id: String,
-    /// Digest of the request's content: a retry must match it.
+    /// Digest of the request's canonical form: a retry must match it.
     pub fingerprint: String,
+    /// A coupon of the order is for new customers and the ledger decides who is new: the order
+    /// must be the customer's only active one when it commits.
+    pub claims_new_customer: bool,
     pub drafts: Vec<RedemptionDraft>,
 }
 

@@ -71,6 +71,15 @@ impl Scopes {
     pub fn contains(&self, scope: Scope) -> bool {
         self.0.contains(&scope)
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scopes, in the order they were given.
+    pub fn iter(&self) -> impl Iterator<Item = Scope> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 impl fmt::Display for Scopes {

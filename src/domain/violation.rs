@@ -101,6 +101,13 @@ impl Violations {
         }
     }
 
+    /// Takes over every violation of an error from a nested parse.
+    pub fn merge(&mut self, error: InvalidInput) {
+        for violation in error.violations {
+            self.add(violation.field, violation.description);
+        }
+    }
+
     /// Every violation recorded, as an error.
     pub fn into_error(self) -> InvalidInput {
         InvalidInput {

@@ -77,6 +77,7 @@ impl EventFeed {
         let start = feed.store.latest_event_position().await?;
         tokio::spawn(feed.clone().tail(start, settings.poll_interval));
         tokio::spawn(feed.clone().listen());
+        tokio::spawn(feed.clone().announce());
         tokio::spawn(feed.clone().prune(settings.retention));
         Ok(feed)
     }
@@ -153,6 +154,25 @@ impl EventFeed {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
+            }
+        }
+    }
+
+    /// Tells the other replicas of this process's commits, reconnecting after failures; until
+    /// then their polling finds the events.
+    async fn announce(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                result = self.store.announce_commits() => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, "announcing commits failed; replicas poll until it recovers");
+                    }
+                }
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     }

@@ -1,9 +1,11 @@
 //! Assembles the gRPC server: services, health, reflection, request ids, telemetry, limits,
 //! deadlines, the metrics endpoint and graceful shutdown.
 
+mod database_health;
 mod incoming;
 mod metrics_http;
 mod pin_key;
+mod reflection;
 mod rpc;
 mod shutdown;
 mod sweeper;
@@ -12,14 +14,14 @@ mod tls;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use tokio::{net::TcpListener, sync::oneshot};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::{server::HealthReporter, ServingStatus};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
+pub use database_health::{DatabaseMonitor, LIVENESS};
 pub use shutdown::shutdown_signal;
 
 use crate::{
@@ -31,7 +33,7 @@ use crate::{
     metrics::Metrics,
     pb::{
         admin_service_server::AdminServiceServer, coupon_service_server::CouponServiceServer,
-        voucher_service_server::VoucherServiceServer, FILE_DESCRIPTOR_SET,
+        voucher_service_server::VoucherServiceServer,
     },
     store::{DatabaseSettings, Store},
 };
@@ -63,23 +65,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects and migrates the database, seeds demo data when asked, and binds both listeners.
+    /// Binds every listener, then connects and migrates the database (or, with `no_migrate`,
+    /// checks that it is migrated) and seeds demo data when asked. Binding first means a taken
+    /// port fails the start before anything is written.
     pub async fn build(settings: ServeSettings) -> anyhow::Result<Self> {
-        let store = Store::connect(&DatabaseSettings {
-            url: settings.database.database_url.clone(),
-            pool_size: settings.database.pool_size,
-        })
-        .await?;
-        if !settings.no_migrate {
-            store.migrate().await?;
-        }
-        let pin_key = pin_key::load_pin_key(&settings)?;
-        store.verify_pin_key(&pin_key).await?;
-        let demo_key = if settings.demo {
-            Some(demo::seed(&store, &pin_key).await?)
-        } else {
-            None
-        };
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -101,6 +90,35 @@ impl Application {
                     .with_context(|| format!("cannot listen on {addr} for health"))?,
             ),
             None => None,
+        };
+        let pin_key = pin_key::load_pin_key(&settings)?;
+        let store = Store::connect(&DatabaseSettings {
+            url: settings.database.database_url.clone(),
+            pool_size: settings.database.pool_size,
+            sqlite_synchronous: settings.database.sqlite_synchronous,
+        })
+        .await?;
+        if settings.no_migrate {
+            // Serving an older schema than this binary needs fails call by call; refuse at once.
+            use migration::MigratorTrait as _;
+            let pending = migration::Migrator::get_pending_migrations_read_only(store.conn())
+                .await
+                .context("checking the database schema (--no-migrate)")?;
+            if !pending.is_empty() {
+                anyhow::bail!(
+                    "the database schema is older than this binary needs ({} migrations pending): \
+                     run `coupon-service migrate`, or serve without --no-migrate",
+                    pending.len()
+                );
+            }
+        } else {
+            store.migrate().await?;
+        }
+        store.verify_pin_key(&pin_key).await?;
+        let demo_key = if settings.demo {
+            Some(demo::seed(&store, &pin_key).await?)
+        } else {
+            None
         };
         Ok(Self {
             health_addr: health_listener
@@ -146,8 +164,9 @@ impl Application {
         self.demo_key.as_deref()
     }
 
-    /// Serves until `shutdown` resolves, then: health NOT_SERVING, event streams end with
-    /// UNAVAILABLE, new calls refused, in-flight calls drained within the grace period, pool closed.
+    /// Serves until `shutdown` resolves, then: new connections refused, health NOT_SERVING,
+    /// event streams end with UNAVAILABLE, in-flight calls drained within the grace period,
+    /// background tasks stopped, pool closed.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let Self {
             listener,
@@ -162,34 +181,18 @@ impl Application {
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, ServingStatus::Serving).await;
-        // Stays up through the drain so probes see NOT_SERVING; stopped last.
-        let health_only = CancellationToken::new();
-        let health_port = health_listener.map(|listener| {
-            let service = tonic_health::pb::health_server::HealthServer::new(
-                tonic_health::server::HealthService::from_health_reporter(health.clone()),
-            );
-            let stop = health_only.clone();
-            tokio::spawn(
-                Server::builder()
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                        stop.cancelled().await
-                    }),
-            )
-        });
+        // Readiness follows the database; liveness does not.
+        let database =
+            DatabaseMonitor::start(&settings.database.database_url, health.clone()).await;
+        let guard = database.guard(settings.max_call_duration);
+        let mut tasks = Tasks::new(store.clone(), database);
+        if let Some(listener) = health_listener {
+            tasks.serve_health_port(listener, &health);
+        }
 
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        // grpcurl 1.8 asks for the v1alpha reflection service.
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        // grpcurl 1.8 asks for the v1alpha reflection service, newer tools for v1.
+        let (reflection_v1, reflection_v1alpha) = reflection::services()?;
 
-        // Cancelled at shutdown: ends event streams with UNAVAILABLE and stops background work.
-        let stopping = CancellationToken::new();
         let feed = EventFeed::start(
             store.clone(),
             FeedSettings {
@@ -198,10 +201,10 @@ impl Application {
                 live_buffer: settings.event_live_buffer,
             },
             metrics.event_streams.clone(),
-            stopping.clone(),
+            tasks.stopping.clone(),
         )
         .await?;
-        let auth = Authenticator::new(store.clone());
+        let auth = Authenticator::new(store.clone()).with_quotas(quotas(&store, &settings.quotas));
         let max = settings.max_message_bytes;
         let coupons = CouponServiceServer::new(CouponApi::new(
             auth.clone(),
@@ -235,23 +238,25 @@ impl Application {
             .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
                 settings.concurrency_limit,
             ))
+            // Answer within each call's deadline; UNAVAILABLE at once while the database is down.
+            .layer(guard)
             .into_inner();
 
-        let sweeper = tokio::spawn(sweeper::sweep_expired_reservations(
+        tasks.spawn(sweeper::sweep_expired_reservations(
             store.clone(),
             settings.expiry_sweep_interval,
-            stopping.clone(),
+            tasks.stopping.clone(),
         ));
-        let metrics_endpoint = tokio::spawn(metrics_http::serve(
+        tasks.spawn(metrics_http::serve(
             metrics_listener,
             metrics,
             store.clone(),
-            stopping.clone(),
+            tasks.stopping.clone(),
         ));
 
         let (stop_accepting, stopped) = oneshot::channel::<()>();
         let (incoming, listener_closed) =
-            incoming::ClosedOnDrop::new(TcpListenerStream::new(listener));
+            incoming::ClosedOnDrop::new(incoming::NoDelay::new(listener));
         let mut builder = Server::builder();
         if let Some(tls) = tls {
             builder = builder.tls_config(tls).context("TLS configuration")?;
@@ -272,57 +277,137 @@ impl Application {
         let mut server = tokio::spawn(server);
 
         let served = tokio::select! {
-            finished = &mut server => Some(finished),
-            () = shutdown => None,
+            finished = &mut server => Err(finished),
+            () = shutdown => Ok(()),
         };
-        if let Some(finished) = served {
-            stopping.cancel();
-            health_only.cancel();
-            sweeper.await.ok();
-            metrics_endpoint.await.ok();
-            store.close().await;
-            return finished
-                .context("server task failed")?
-                .context("server failed");
+        let outcome = match served {
+            // The server ended by itself: a failure to report after cleaning up.
+            Err(finished) => finished
+                .context("server task failed")
+                .and_then(|served| served.context("server failed")),
+            Ok(()) => {
+                // Refuse new connections first (the listening socket closes, existing
+                // connections get GOAWAY), so that nobody sees NOT_SERVING while a new call
+                // could still get in. Calls and streams in flight carry on, health watchers
+                // among them.
+                stop_accepting.send(()).ok();
+                listener_closed.await.ok();
+                tracing::info!(grace = ?settings.grace_period, "shutting down: health NOT_SERVING");
+                // The monitor would report the database's health again: stop it first.
+                tasks.stop_database_monitor().await;
+                set_health(&health, ServingStatus::NotServing).await;
+                tasks.stopping.cancel();
+                drain(server, settings.grace_period).await
+            }
+        };
+        tasks.finish().await;
+        if outcome.is_ok() {
+            tracing::info!("stopped");
         }
+        outcome
+    }
+}
 
-        // Refuse new connections first (the listening socket closes, existing connections get
-        // GOAWAY), so that nobody sees NOT_SERVING while a new call could still get in. Calls and
-        // streams in flight carry on, health watchers among them.
-        stop_accepting.send(()).ok();
-        listener_closed.await.ok();
-        tracing::info!(grace = ?settings.grace_period, "shutting down: health NOT_SERVING");
-        set_health(&health, ServingStatus::NotServing).await;
-        stopping.cancel();
-        match tokio::time::timeout(settings.grace_period, &mut server).await {
-            Ok(finished) => {
-                finished
-                    .context("server task failed")?
-                    .context("server failed")?;
-                tracing::info!("drained: every call finished");
-            }
-            Err(_) => {
-                tracing::warn!(
-                    "grace period ran out with calls or streams still open; closing them"
-                );
-                server.abort();
-            }
+/// Waits for the server to finish its calls and streams, up to `grace`; then closes what is
+/// left.
+async fn drain(
+    mut server: JoinHandle<Result<(), tonic::transport::Error>>,
+    grace: std::time::Duration,
+) -> anyhow::Result<()> {
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(finished) => {
+            finished
+                .context("server task failed")?
+                .context("server failed")?;
+            tracing::info!("drained: every call finished");
         }
-        health_only.cancel();
-        if let Some(port) = health_port {
+        Err(_) => {
+            tracing::warn!("grace period ran out with calls or streams still open; closing them");
+            server.abort();
+        }
+    }
+    Ok(())
+}
+
+/// The server's background work and its one way of stopping: cancel, wait for every task, stop
+/// the plaintext health port last (probes watch it through the drain), close the pool.
+struct Tasks {
+    /// Cancelled at shutdown: ends event streams with UNAVAILABLE and stops background work.
+    stopping: CancellationToken,
+    /// Reports the database's health until shutdown begins.
+    database: Option<DatabaseMonitor>,
+    background: Vec<JoinHandle<()>>,
+    health_only: CancellationToken,
+    health_port: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
+    store: Store,
+}
+
+impl Tasks {
+    fn new(store: Store, database: DatabaseMonitor) -> Self {
+        Self {
+            stopping: CancellationToken::new(),
+            database: Some(database),
+            background: Vec::new(),
+            health_only: CancellationToken::new(),
+            health_port: None,
+            store,
+        }
+    }
+
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.background.push(tokio::spawn(task));
+    }
+
+    /// Serves health alone on `listener` until the very end of shutdown.
+    fn serve_health_port(&mut self, listener: TcpListener, health: &HealthReporter) {
+        let service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(health.clone()),
+        );
+        let stop = self.health_only.clone();
+        self.health_port = Some(tokio::spawn(
+            Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming::NoDelay::new(listener), async move {
+                    stop.cancelled().await
+                }),
+        ));
+    }
+
+    async fn stop_database_monitor(&mut self) {
+        if let Some(monitor) = self.database.take() {
+            monitor.stop().await;
+        }
+    }
+
+    async fn finish(mut self) {
+        self.stop_database_monitor().await;
+        self.stopping.cancel();
+        for task in self.background {
+            task.await.ok();
+        }
+        self.health_only.cancel();
+        if let Some(port) = self.health_port {
             port.await.ok();
         }
-        sweeper.await.ok();
-        metrics_endpoint.await.ok();
-        store.close().await;
-        tracing::info!("stopped");
-        Ok(())
+        self.store.close().await;
     }
 }
 
 async fn set_health(health: &HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
+    health.set_service_status(LIVENESS, status).await;
     for name in SERVICE_NAMES {
         health.set_service_status(name, status).await;
     }
+}
+
+/// The quota and throttle state of this process, with the configured defaults.
+fn quotas(store: &Store, settings: &crate::config::QuotaSettings) -> crate::app::quota::Quotas {
+    let defaults = crate::domain::quota::QuotaLimits {
+        requests_per_second: settings.quota_requests_per_second,
+        burst: settings.quota_burst,
+        unknown_code_limit: settings.unknown_code_limit,
+        unknown_code_window: settings.unknown_code_window,
+    };
+    crate::app::quota::Quotas::new(store.clone(), defaults, settings.quota_replicas)
 }

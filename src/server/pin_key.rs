@@ -25,14 +25,23 @@ pub fn load_pin_key(settings: &ServeSettings) -> anyhow::Result<PinKey> {
 }
 
 fn create_demo_key_file(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(path, PinKey::generate_base64())
+    // Whoever reads the key can unseal every PIN: only the service's own user may read it, from
+    // the moment the file exists (not after a chmod that a reader could race).
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut file| file.write_all(PinKey::generate_base64().as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))?;
     tracing::warn!(
         path = %path.display(),
-        "demo mode generated a PIN key file; production keys belong in a secret (COUPON_PIN_KEY)"
+        "demo mode generated a PIN key file; production keys belong in a secret (COUPON_PIN_KEY_FILE)"
     );
     Ok(())
 }

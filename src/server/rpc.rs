@@ -1,6 +1,10 @@
 //! Per-call telemetry as a tower layer: one server span per call following the OpenTelemetry RPC
 //! conventions (`rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`), a child of the
-//! caller's W3C `traceparent`, plus call counts and latency by method and status.
+//! caller's W3C `traceparent`, carrying the `trace_id` and `span_id` that log lines then show;
+//! call counts and latency by method and status; and one access-log line per call.
+//!
+//! Paths the server does not serve are labelled `_OTHER`: they arrive before authentication, and
+//! must not create metric series or span names at a caller's whim.
 //!
 //! A gRPC status arrives in the response headers (errors) or in the trailers at the end of the
 //! body (successes, streams), so the call is finished when whichever comes first is seen, and a
@@ -16,12 +20,18 @@ use std::{
 
 use http::HeaderMap;
 use http_body::{Body, Frame};
-use opentelemetry::propagation::Extractor;
+use opentelemetry::{
+    propagation::Extractor,
+    trace::{TraceContextExt as _, TraceId},
+};
 use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics::Metrics;
+use crate::{
+    metrics::{code_name, Metrics, RpcMethod},
+    telemetry::ACCESS_LOG_TARGET,
+};
 
 /// Adds telemetry to every call.
 #[derive(Clone, Debug)]
@@ -92,11 +102,13 @@ where
     }
 }
 
+/// The gRPC health service, whose calls are logged at debug only.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+
 /// One call in flight.
 struct Call {
     span: tracing::Span,
-    service: String,
-    method: String,
+    method: RpcMethod,
     started: Instant,
     metrics: Arc<Metrics>,
     finished: bool,
@@ -104,8 +116,7 @@ struct Call {
 
 impl Call {
     fn start<B>(request: &http::Request<B>, metrics: Arc<Metrics>) -> Self {
-        let path = request.uri().path().trim_start_matches('/');
-        let (service, method) = path.split_once('/').unwrap_or((path, ""));
+        let method = RpcMethod::from_path(request.uri().path());
         let request_id = request
             .headers()
             .get("x-request-id")
@@ -113,25 +124,37 @@ impl Call {
             .unwrap_or("");
         let span = tracing::info_span!(
             "grpc",
-            otel.name = %path,
+            otel.name = %method.full_name(),
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
             rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
+            rpc.service = %method.service,
+            rpc.method = %method.method,
             rpc.grpc.status_code = tracing::field::Empty,
             request_id,
             tenant = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
         );
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&Headers(request.headers()))
         });
+        let callers_trace = parent.span().span_context().trace_id();
         // Without an OpenTelemetry layer installed this is a no-op.
         let _ = span.set_parent(parent);
+        // Log lines of the call carry the ids its trace is exported under, so that a log search
+        // leads to the trace and back. Without export, the caller's trace id still correlates.
+        let context = span.context();
+        let own = context.span().span_context().clone();
+        if own.is_valid() {
+            span.record("trace_id", own.trace_id().to_string());
+            span.record("span_id", own.span_id().to_string());
+        } else if callers_trace != TraceId::INVALID {
+            span.record("trace_id", callers_trace.to_string());
+        }
         Self {
             span,
-            service: service.to_owned(),
-            method: method.to_owned(),
+            method,
             started: Instant::now(),
             metrics,
             finished: false,
@@ -149,21 +172,39 @@ impl Call {
         self.finished = true;
         let elapsed = self.started.elapsed();
         self.span.record("rpc.grpc.status_code", code);
-        if code != 0 {
+        if is_server_error(code) {
             self.span.record("otel.status_code", "ERROR");
         }
-        let name = format!("{:?}", tonic::Code::from_i32(code));
-        self.metrics
-            .rpc_requests
-            .with_label_values(&[&self.service, &self.method, &name])
-            .inc();
-        self.metrics
-            .rpc_duration
-            .with_label_values(&[&self.service, &self.method])
-            .observe(elapsed.as_secs_f64());
+        self.metrics.record_call(&self.method, code, elapsed);
         let _entered = self.span.enter();
-        tracing::debug!(code = %name, elapsed_ms = elapsed.as_millis() as u64, "finished processing request");
+        let (method, code, duration_ms) = (
+            self.method.full_name(),
+            code_name(code),
+            elapsed.as_secs_f64() * 1_000.0,
+        );
+        // Probes check health every few seconds on every pod: at info they would drown the calls.
+        if self.method.service == HEALTH_SERVICE {
+            tracing::debug!(target: ACCESS_LOG_TARGET, %method, code, duration_ms, "call finished");
+        } else {
+            tracing::info!(target: ACCESS_LOG_TARGET, %method, code, duration_ms, "call finished");
+        }
     }
+}
+
+/// Whether a status code marks the server span as failed. The OpenTelemetry RPC conventions
+/// leave server spans unset for codes that describe the caller's request (NOT_FOUND,
+/// INVALID_ARGUMENT, UNAUTHENTICATED, ...), so that error rates count the server's failures only.
+fn is_server_error(code: i32) -> bool {
+    use tonic::Code;
+    matches!(
+        Code::from_i32(code),
+        Code::Unknown
+            | Code::DeadlineExceeded
+            | Code::Unimplemented
+            | Code::Internal
+            | Code::Unavailable
+            | Code::DataLoss
+    )
 }
 
 impl Drop for Call {

@@ -11,10 +11,12 @@ use sea_orm::{
 };
 
 use super::{
+    audit,
     entities::{campaign, coupon},
     new_id, Store, StoreError,
 };
 use crate::domain::{
+    audit::AuditEntry,
     campaign::{Campaign, CodePattern},
     coupon::CouponRules,
     Code, TenantId, Timestamp,
@@ -25,13 +27,14 @@ const CODES_PER_INSERT: usize = 500;
 
 impl Store {
     /// Stores a new campaign.
-    #[tracing::instrument(name = "db.insert_campaign", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.insert_campaign", skip_all, fields(db.system = self.db_system(), db.collection.name = "campaigns"))]
     pub async fn insert_campaign(
         &self,
         tenant: &TenantId,
         name: &str,
         rules: &CouponRules,
         pattern: &CodePattern,
+        audit: &AuditEntry,
     ) -> Result<Campaign, StoreError> {
         let model = campaign::Model {
             id: new_id("cmp"),
@@ -42,14 +45,18 @@ impl Store {
             code_count: 0,
             created_at: Timestamp::now().micros(),
         };
+        let txn = self.conn().begin().await?;
         campaign::Entity::insert(campaign::ActiveModel::from(model.clone()))
-            .exec_without_returning(self.conn())
+            .exec_without_returning(&txn)
             .await?;
+        let written = audit::record(&txn, tenant, audit, &model.id).await?;
+        txn.commit().await?;
+        written.announce();
         decode(model)
     }
 
     /// The tenant's campaign with this id.
-    #[tracing::instrument(name = "db.get_campaign", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.get_campaign", skip_all, fields(db.system = self.db_system(), db.collection.name = "campaigns"))]
     pub async fn get_campaign(&self, tenant: &TenantId, id: &str) -> Result<Campaign, StoreError> {
         campaign::Entity::find_by_id(id.to_owned())
             .filter(campaign::Column::TenantId.eq(tenant.0.as_str()))
@@ -61,12 +68,13 @@ impl Store {
 
     /// Makes `count` new unique codes for a campaign, in one transaction: codes already taken by
     /// the tenant are skipped and drawn again, so exactly `count` are added.
-    #[tracing::instrument(name = "db.generate_codes", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.generate_codes", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn generate_codes(
         &self,
         tenant: &TenantId,
         campaign: &Campaign,
         count: usize,
+        audit: &AuditEntry,
     ) -> Result<Vec<Code>, StoreError> {
         let now = Timestamp::now().micros();
         let rules_json = to_json(&campaign.rules)?;
@@ -122,7 +130,9 @@ impl Store {
             .filter(campaign::Column::Id.eq(campaign.id.as_str()))
             .exec(&txn)
             .await?;
+        let written = audit::record(&txn, tenant, audit, &campaign.id).await?;
         txn.commit().await?;
+        written.announce();
         Ok(made)
     }
 }

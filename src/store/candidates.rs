@@ -1,95 +1,139 @@
-//! The engine's reads: coupons together with what the ledger knows of them and the customer, in
-//! one statement per request, however many codes it names.
+//! The engine's reads: coupons together with what the ledger knows of them and the customer, and
+//! the tenant's policy, in one statement per request, however many codes it names.
 
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryResult, Statement, Value};
+use sea_orm::{
+    sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement},
+    ColumnTrait, ConnectionTrait, FromQueryResult, IdenStatic, Iterable, QueryResult,
+};
 
-use super::{coupons::decode, entities::coupon, Store, StoreError};
-use crate::domain::{coupon::Coupon, engine::LedgerView, Code, TenantId};
+use super::{
+    coupons::decode,
+    entities::{coupon, tenant_policy},
+    policies::policy_from_row,
+    redemptions::{CouponCustomerUsage, CustomerStats},
+    Store, StoreError,
+};
+use crate::domain::{coupon::Coupon, engine::LedgerView, policy::TenantPolicy, Code, TenantId};
 
-const SELECT: &str = "SELECT c.id, c.tenant_id, c.code, c.campaign_id, c.active, c.rules, \
-     c.max_redemptions, c.max_redemptions_per_customer, c.budget, c.redemptions, c.budget_used, \
-     c.created_at, c.updated_at, \
-     COALESCE((SELECT u.redemptions FROM coupon_customer_usage u \
-               WHERE u.coupon_id = c.id AND u.customer_key = {customer}), 0) AS customer_redemptions, \
-     (SELECT s.completed_redemptions FROM customer_stats s \
-      WHERE s.tenant_id = c.tenant_id AND s.customer_key = {customer}) AS completed_redemptions \
-     FROM coupons c WHERE c.tenant_id = {tenant}";
+/// Prefix of the policy's columns in a candidates row.
+const POLICY: &str = "policy_";
+
+/// Coupons with their ledger views, and the policy of their tenant.
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    pub coupons: Vec<(Coupon, LedgerView)>,
+    /// The default (empty) policy when no coupon was found: then nothing is evaluated.
+    pub policy: TenantPolicy,
+}
 
 impl Store {
     /// The tenant's coupons with these codes, each with its ledger view for `customer_key`.
-    #[tracing::instrument(name = "db.coupons_with_ledger", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.coupons_with_ledger", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn coupons_with_ledger(
         &self,
         tenant: &TenantId,
         codes: &[Code],
         customer_key: Option<&str>,
-    ) -> Result<Vec<(Coupon, LedgerView)>, StoreError> {
+    ) -> Result<Candidates, StoreError> {
         if codes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Candidates::default());
         }
-        let backend = self.backend();
-        let mut values: Vec<Value> =
-            vec![customer_key.unwrap_or("").into(), tenant.0.clone().into()];
-        let first_code = values.len() + 1;
-        values.extend(codes.iter().map(|c| Value::from(c.as_str().to_owned())));
-        let code_list: Vec<String> = (first_code..first_code + codes.len())
-            .map(|n| placeholder(backend, n))
-            .collect();
-        let sql = format!(
-            "{} AND c.code IN ({})",
-            select(backend),
-            code_list.join(", ")
-        );
-        let rows = self
-            .conn()
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        rows.iter()
-            .map(|row| decode_row(row, customer_key))
-            .collect()
+        let query = with_ledger(tenant, customer_key)
+            .and_where(coupon::Column::Code.is_in(codes.iter().map(|c| c.as_str())))
+            .to_owned();
+        self.read(&query, customer_key).await
     }
 
     /// Every active coupon of the tenant that is not a campaign's unique code, with its ledger
     /// view for `customer_key`, in id order: what ListApplicable considers.
-    #[tracing::instrument(name = "db.public_coupons_with_ledger", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.public_coupons_with_ledger", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn public_coupons_with_ledger(
         &self,
         tenant: &TenantId,
         customer_key: Option<&str>,
-    ) -> Result<Vec<(Coupon, LedgerView)>, StoreError> {
-        let backend = self.backend();
-        let values: Vec<Value> = vec![customer_key.unwrap_or("").into(), tenant.0.clone().into()];
-        let sql = format!(
-            "{} AND c.active = {} AND c.campaign_id IS NULL ORDER BY c.id",
-            select(backend),
-            if backend == DbBackend::Postgres {
-                "TRUE"
-            } else {
-                "1"
-            }
-        );
-        let rows = self
-            .conn()
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        rows.iter()
+    ) -> Result<Candidates, StoreError> {
+        let query = with_ledger(tenant, customer_key)
+            .and_where(coupon::Column::Active.eq(true))
+            .and_where(coupon::Column::CampaignId.is_null())
+            .order_by((coupon::Entity, coupon::Column::Id), sea_orm::Order::Asc)
+            .to_owned();
+        self.read(&query, customer_key).await
+    }
+
+    async fn read(
+        &self,
+        query: &SelectStatement,
+        customer_key: Option<&str>,
+    ) -> Result<Candidates, StoreError> {
+        let rows = self.conn().query_all(query).await?;
+        let policy = match rows.first() {
+            Some(row) => match tenant_policy::Model::from_query_result_optional(row, POLICY)? {
+                Some(stored) => policy_from_row(stored)?,
+                None => TenantPolicy::default(),
+            },
+            None => TenantPolicy::default(),
+        };
+        let coupons = rows
+            .iter()
             .map(|row| decode_row(row, customer_key))
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Candidates { coupons, policy })
     }
 }
 
-fn select(backend: DbBackend) -> String {
-    SELECT
-        .replace("{customer}", &placeholder(backend, 1))
-        .replace("{tenant}", &placeholder(backend, 2))
-}
-
-/// The n-th (1-based) bind parameter in the backend's syntax.
-fn placeholder(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
+/// The tenant's coupons with, for `customer_key`, their active redemptions of each coupon and
+/// the customer's active redemptions of any coupon, as correlated subqueries; and the tenant's
+/// policy beside each, from a left join.
+fn with_ledger(tenant: &TenantId, customer_key: Option<&str>) -> SelectStatement {
+    let customer = customer_key.unwrap_or("");
+    let by_customer = Query::select()
+        .column((CouponCustomerUsage::Table, CouponCustomerUsage::Redemptions))
+        .from(CouponCustomerUsage::Table)
+        .and_where(
+            Expr::col((CouponCustomerUsage::Table, CouponCustomerUsage::CouponId))
+                .equals((coupon::Entity, coupon::Column::Id)),
+        )
+        .and_where(
+            Expr::col((CouponCustomerUsage::Table, CouponCustomerUsage::CustomerKey)).eq(customer),
+        )
+        .to_owned();
+    let customer_active = Query::select()
+        .column((CustomerStats::Table, CustomerStats::ActiveRedemptions))
+        .from(CustomerStats::Table)
+        .and_where(
+            Expr::col((CustomerStats::Table, CustomerStats::TenantId))
+                .equals((coupon::Entity, coupon::Column::TenantId)),
+        )
+        .and_where(Expr::col((CustomerStats::Table, CustomerStats::CustomerKey)).eq(customer))
+        .to_owned();
+    let mut query = Query::select();
+    query.columns(coupon::Column::iter().map(|c| (coupon::Entity, c)));
+    for column in tenant_policy::Column::iter() {
+        query.expr_as(
+            Expr::col((tenant_policy::Entity, column)),
+            Alias::new(format!("{POLICY}{}", column.as_str())),
+        );
     }
+    query
+        .expr_as(
+            Func::coalesce([
+                Expr::SubQuery(None, Box::new(by_customer.into())),
+                Expr::val(0i64),
+            ]),
+            Alias::new("customer_redemptions"),
+        )
+        .expr_as(
+            Expr::SubQuery(None, Box::new(customer_active.into())),
+            Alias::new("customer_active_redemptions"),
+        )
+        .from(coupon::Entity)
+        .left_join(
+            tenant_policy::Entity,
+            Expr::col((tenant_policy::Entity, tenant_policy::Column::TenantId))
+                .equals((coupon::Entity, coupon::Column::TenantId)),
+        )
+        .and_where(Expr::col((coupon::Entity, coupon::Column::TenantId)).eq(tenant.0.as_str()))
+        .to_owned()
 }
 
 fn decode_row(
@@ -98,12 +142,12 @@ fn decode_row(
 ) -> Result<(Coupon, LedgerView), StoreError> {
     let model = coupon::Model::from_query_result(row, "")?;
     let customer_redemptions: i64 = row.try_get("", "customer_redemptions")?;
-    let completed_redemptions: Option<i64> = row.try_get("", "completed_redemptions")?;
+    let customer_active: Option<i64> = row.try_get("", "customer_active_redemptions")?;
     let coupon = decode(model)?;
     let ledger = LedgerView {
         usage: coupon.usage,
         customer_redemptions,
-        customer_returning: customer_key.map(|_| completed_redemptions.unwrap_or(0) > 0),
+        customer_returning: customer_key.map(|_| customer_active.unwrap_or(0) > 0),
     };
     Ok((coupon, ledger))
 }

@@ -1,9 +1,13 @@
 //! Coupons. The limit columns beside the JSON rules are what redemption locks and counts on.
 
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
 
-use super::{entities::coupon, new_id, Page, Store, StoreError};
+use super::{audit, entities::coupon, new_id, Page, Store, StoreError};
 use crate::domain::{
+    audit::AuditEntry,
     coupon::{Coupon, CouponRules, NewCoupon, Usage},
     Code, TenantId, Timestamp,
 };
@@ -17,11 +21,12 @@ pub struct CouponFilter {
 
 impl Store {
     /// Stores a new coupon. A code the tenant already uses is `AlreadyExists`.
-    #[tracing::instrument(name = "db.insert_coupon", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.insert_coupon", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn insert_coupon(
         &self,
         tenant: &TenantId,
         coupon: &NewCoupon,
+        audit: &AuditEntry,
     ) -> Result<Coupon, StoreError> {
         let now = Timestamp::now().micros();
         let rules = coupon.rules();
@@ -40,24 +45,24 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
+        let txn = self.conn().begin().await?;
         coupon::Entity::insert(coupon::ActiveModel::from(model.clone()))
-            .exec_without_returning(self.conn())
+            .exec_without_returning(&txn)
             .await?;
+        let written = audit::record(&txn, tenant, audit, &model.id).await?;
+        txn.commit().await?;
+        written.announce();
         decode(model)
     }
 
     /// The tenant's coupon with this id.
-    #[tracing::instrument(name = "db.get_coupon", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.get_coupon", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn get_coupon(&self, tenant: &TenantId, id: &str) -> Result<Coupon, StoreError> {
-        let found = coupon::Entity::find_by_id(id.to_owned())
-            .filter(coupon::Column::TenantId.eq(tenant.0.as_str()))
-            .one(self.conn())
-            .await?;
-        found.map(decode).unwrap_or(Err(StoreError::NotFound))
+        find_coupon(self.conn(), tenant, id).await
     }
 
     /// The tenant's coupon with this code.
-    #[tracing::instrument(name = "db.get_coupon_by_code", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.get_coupon_by_code", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn get_coupon_by_code(
         &self,
         tenant: &TenantId,
@@ -72,7 +77,7 @@ impl Store {
     }
 
     /// A page of the tenant's coupons in id (creation) order, after the id `after`.
-    #[tracing::instrument(name = "db.list_coupons", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.list_coupons", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn list_coupons(
         &self,
         tenant: &TenantId,
@@ -105,14 +110,16 @@ impl Store {
 
     /// Saves a coupon's rules and active flag. Usage counters are never written here: they belong
     /// to the redemption ledger.
-    #[tracing::instrument(name = "db.save_coupon_rules", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.save_coupon_rules", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn save_coupon_rules(
         &self,
         tenant: &TenantId,
         id: &str,
         rules: &CouponRules,
         active: bool,
+        audit: &AuditEntry,
     ) -> Result<Coupon, StoreError> {
+        let txn = self.conn().begin().await?;
         let result = coupon::Entity::update_many()
             .set(coupon::ActiveModel {
                 rules: Set(encode_rules(rules)?),
@@ -125,21 +132,27 @@ impl Store {
             })
             .filter(coupon::Column::Id.eq(id))
             .filter(coupon::Column::TenantId.eq(tenant.0.as_str()))
-            .exec(self.conn())
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
-        self.get_coupon(tenant, id).await
+        let saved = find_coupon(&txn, tenant, id).await?;
+        let written = audit::record(&txn, tenant, audit, id).await?;
+        txn.commit().await?;
+        written.announce();
+        Ok(saved)
     }
 
     /// Makes a coupon unusable; harmless when it already is.
-    #[tracing::instrument(name = "db.deactivate_coupon", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.deactivate_coupon", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn deactivate_coupon(
         &self,
         tenant: &TenantId,
         id: &str,
+        audit: &AuditEntry,
     ) -> Result<Coupon, StoreError> {
+        let txn = self.conn().begin().await?;
         let result = coupon::Entity::update_many()
             .set(coupon::ActiveModel {
                 active: Set(false),
@@ -148,13 +161,29 @@ impl Store {
             })
             .filter(coupon::Column::Id.eq(id))
             .filter(coupon::Column::TenantId.eq(tenant.0.as_str()))
-            .exec(self.conn())
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
-        self.get_coupon(tenant, id).await
+        let saved = find_coupon(&txn, tenant, id).await?;
+        let written = audit::record(&txn, tenant, audit, id).await?;
+        txn.commit().await?;
+        written.announce();
+        Ok(saved)
     }
+}
+
+async fn find_coupon(
+    conn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Coupon, StoreError> {
+    let found = coupon::Entity::find_by_id(id.to_owned())
+        .filter(coupon::Column::TenantId.eq(tenant.0.as_str()))
+        .one(conn)
+        .await?;
+    found.map(decode).unwrap_or(Err(StoreError::NotFound))
 }
 
 fn encode_rules(rules: &CouponRules) -> Result<String, StoreError> {

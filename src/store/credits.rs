@@ -9,10 +9,12 @@ use sea_orm::{
 };
 
 use super::{
+    audit,
     entities::{credit_balance, credit_entry},
     new_id, Page, Store, StoreError,
 };
 use crate::domain::{
+    audit::AuditEntry,
     credit::{Balance, CreditEntry, CreditKind},
     TenantId, Timestamp,
 };
@@ -25,22 +27,18 @@ pub struct TopUp {
 }
 
 impl Store {
-    /// Adds credits. Repeating a reference with the same amount returns the first entry and adds
-    /// nothing; with another amount it is `AlreadyExists`.
-    #[tracing::instrument(name = "db.top_up_credits", skip_all, fields(db.system = self.db_system()))]
-    pub async fn top_up_credits(
+    /// Adds credits under a reference not used before; a used one is `AlreadyExists` and
+    /// changes nothing.
+    #[tracing::instrument(name = "db.add_credits", skip_all, fields(db.system = self.db_system(), db.collection.name = "credit_balances"))]
+    pub async fn add_credits(
         &self,
         tenant: &TenantId,
         amount: i64,
         reference: &str,
         note: &str,
+        now: Timestamp,
+        audit: &AuditEntry,
     ) -> Result<TopUp, StoreError> {
-        if let Some(earlier) = self
-            .find_entry(tenant, CreditKind::TopUp, reference)
-            .await?
-        {
-            return self.repeated_top_up(tenant, earlier, amount).await;
-        }
         let txn = self.conn().begin().await?;
         let balance = add_to_balance(&txn, tenant, amount).await?;
         let entry = CreditEntry {
@@ -50,45 +48,28 @@ impl Store {
             kind: CreditKind::TopUp,
             reference: reference.to_owned(),
             note: note.to_owned(),
-            created_at: Timestamp::now(),
+            created_at: now,
         };
-        let inserted = insert_entry(&txn, tenant, &entry).await;
-        match inserted {
-            Ok(()) => {
-                txn.commit().await?;
-                Ok(TopUp { entry, balance })
-            }
-            // A concurrent retry of the same reference committed first: answer as it did.
-            Err(StoreError::AlreadyExists) => {
-                txn.rollback().await?;
-                let earlier = self
-                    .find_entry(tenant, CreditKind::TopUp, reference)
-                    .await?
-                    .ok_or(StoreError::AlreadyExists)?;
-                self.repeated_top_up(tenant, earlier, amount).await
-            }
-            Err(other) => Err(other),
-        }
+        // The unique reference is checked by the insert; on failure the transaction rolls back
+        // as it is dropped.
+        insert_entry(&txn, tenant, &entry).await?;
+        let written = audit::record(&txn, tenant, audit, &entry.id).await?;
+        txn.commit().await?;
+        written.announce();
+        Ok(TopUp { entry, balance })
     }
 
-    async fn repeated_top_up(
+    /// The top-up made with this reference, if any.
+    pub async fn find_top_up(
         &self,
         tenant: &TenantId,
-        earlier: CreditEntry,
-        amount: i64,
-    ) -> Result<TopUp, StoreError> {
-        if earlier.amount != amount {
-            return Err(StoreError::AlreadyExists);
-        }
-        let balance = self.balance(tenant).await?.available;
-        Ok(TopUp {
-            entry: earlier,
-            balance,
-        })
+        reference: &str,
+    ) -> Result<Option<CreditEntry>, StoreError> {
+        self.find_entry(tenant, CreditKind::TopUp, reference).await
     }
 
     /// The tenant's balance; zero before the first top-up.
-    #[tracing::instrument(name = "db.balance", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.balance", skip_all, fields(db.system = self.db_system(), db.collection.name = "credit_balances"))]
     pub async fn balance(&self, tenant: &TenantId) -> Result<Balance, StoreError> {
         let row = credit_balance::Entity::find_by_id(tenant.0.clone())
             .one(self.conn())
@@ -102,7 +83,7 @@ impl Store {
     }
 
     /// A page of ledger entries, newest first, before the id `before`.
-    #[tracing::instrument(name = "db.list_credit_entries", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.list_credit_entries", skip_all, fields(db.system = self.db_system(), db.collection.name = "credit_entries"))]
     pub async fn list_credit_entries(
         &self,
         tenant: &TenantId,
@@ -143,8 +124,13 @@ impl Store {
     }
 }
 
-/// Adds `amount` to the balance in one statement (never read-then-write) and returns the new
-/// balance.
+/// Adds `amount` (positive) to the balance in one statement (never read-then-write) and returns
+/// the new balance; `BalanceOverflow` when the total ever topped up would not fit in a BIGINT.
+///
+/// Balance plus consumed is everything ever topped up, and a purchase only moves credits from
+/// one to the other, so bounding that sum here is what keeps every later debit in range too.
+/// Without the bound PostgreSQL fails with "bigint out of range" and SQLite silently turns the
+/// sum into a REAL.
 async fn add_to_balance(
     txn: &DatabaseTransaction,
     tenant: &TenantId,
@@ -172,12 +158,18 @@ async fn add_to_balance(
             Expr::col(credit_balance::Column::Balance).add(amount),
         )
         .and_where(Expr::col(credit_balance::Column::TenantId).eq(tenant.0.as_str()))
+        .and_where(
+            Expr::col(credit_balance::Column::Balance)
+                .add(Expr::col(credit_balance::Column::Consumed))
+                .lte(i64::MAX - Ord::max(amount, 0)),
+        )
         .returning_col(credit_balance::Column::Balance)
         .to_owned();
+    // The row exists (ensured above), so no row back means the bound refused the top-up.
     let row = txn
         .query_one(&update)
         .await?
-        .ok_or_else(|| StoreError::Corrupt("credit balance row vanished".into()))?;
+        .ok_or(StoreError::BalanceOverflow)?;
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 

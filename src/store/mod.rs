@@ -1,18 +1,24 @@
 //! Persistence: SeaORM entities and repositories. Transactions, locking and the outbox live here;
 //! callers get domain types and [`StoreError`], never entities or `DbErr`.
 
+pub mod audit;
 pub mod campaigns;
 mod candidates;
+pub use candidates::Candidates;
+mod dialect;
+pub use dialect::Dialect;
 pub mod coupons;
 pub mod credits;
 mod entities;
 mod error;
 pub mod events;
 pub mod pins;
+pub mod policies;
 pub mod products;
 pub mod purchases;
+pub mod quotas;
 pub mod redemptions;
-mod sql;
+mod retry;
 pub mod tenants;
 
 use std::{
@@ -25,7 +31,7 @@ use std::{
 };
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
 pub use error::StoreError;
 
@@ -36,6 +42,19 @@ pub struct DatabaseSettings {
     pub url: String,
     /// Largest number of pooled connections.
     pub pool_size: u32,
+    /// How SQLite syncs commits to disk; ignored for PostgreSQL.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// SQLite's `synchronous` setting: what an acknowledged commit survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSynchronous {
+    /// Every commit is on disk before it is acknowledged: survives a power or OS crash.
+    #[default]
+    Full,
+    /// Faster commits that survive a process crash but may be lost, with the PINs they sold
+    /// returned to stock, by a power or OS crash. Only by explicit choice.
+    Normal,
 }
 
 /// The service's database: a pool shared by every repository.
@@ -43,8 +62,11 @@ pub struct DatabaseSettings {
 pub struct Store {
     db: DatabaseConnection,
     url: String,
+    dialect: Dialect,
     statements: Arc<AtomicU64>,
     events_committed: Arc<tokio::sync::Notify>,
+    /// Commits whose events other replicas have not been told of yet.
+    commits_to_announce: Arc<tokio::sync::Notify>,
 }
 
 /// One page of a keyset-paginated listing: `next_after` is the last key when more may follow.
@@ -75,6 +97,10 @@ impl Store {
                 std::fs::create_dir_all(dir).map_err(|e| StoreError::Setup(e.to_string()))?;
             }
         }
+        let synchronous = match settings.sqlite_synchronous {
+            SqliteSynchronous::Full => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
+            SqliteSynchronous::Normal => sea_orm::sqlx::sqlite::SqliteSynchronous::Normal,
+        };
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .max_connections(settings.pool_size)
@@ -84,16 +110,18 @@ impl Store {
             .acquire_timeout(Duration::from_secs(5))
             .sqlx_logging(false)
             // WAL lets readers proceed beside the single writer; the busy timeout queues writers
-            // instead of failing them at once.
-            .map_sqlx_sqlite_opts(|opts| {
+            // instead of failing them at once. FULL by default: in WAL mode NORMAL may lose the
+            // last commits, acknowledged to callers, to a power or OS crash.
+            .map_sqlx_sqlite_opts(move |opts| {
                 opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
         let mut db = Database::connect(options)
             .await
             .map_err(StoreError::from_connect)?;
+        let dialect = Dialect::of(db.get_database_backend())?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         db.set_metric_callback(move |_| {
@@ -102,21 +130,106 @@ impl Store {
         Ok(Self {
             db,
             url: settings.url.clone(),
+            dialect,
             statements,
             events_committed: Arc::default(),
+            commits_to_announce: Arc::default(),
         })
     }
 
-    /// Runs every pending migration.
+    /// Runs every pending migration. On PostgreSQL, replicas that start together all call this:
+    /// the migrations run in one transaction holding an advisory lock, so exactly one replica
+    /// migrates while the others wait for it and then find nothing left to do. A database that a
+    /// newer release already migrated further is served as it is.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        Migrator::up(&self.db, None)
+        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+        /// The advisory lock that serialises migrations across replicas ("coupons" in ASCII).
+        const MIGRATION_LOCK_KEY: i64 = 0x0063_6f75_706f_6e73;
+        /// Applies the pending migrations, unless the database holds migrations this binary
+        /// does not know: a newer release migrated it, and this one is a rollback or an old pod
+        /// restarting during a rollout. Migrations keep the previous release working, so it
+        /// serves the schema as it is; a database that also lacks migrations this binary needs
+        /// is refused.
+        async fn apply_migrations<'c, C>(db: &'c C) -> Result<(), sea_orm::DbErr>
+        where
+            C: sea_orm::ConnectionTrait,
+            &'c C: migration::IntoSchemaManagerConnection<'c>,
+        {
+            let manager = migration::SchemaManager::new(db);
+            if manager.has_table("seaql_migrations").await? {
+                let rows = db
+                    .query_all_raw(sea_orm::Statement::from_string(
+                        db.get_database_backend(),
+                        "SELECT version FROM seaql_migrations",
+                    ))
+                    .await?;
+                let applied = rows
+                    .iter()
+                    .map(|row| row.try_get::<String>("", "version"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let known: Vec<String> = Migrator::migrations()
+                    .iter()
+                    .map(|m| m.name().to_owned())
+                    .collect();
+                let newer: Vec<&String> = applied.iter().filter(|v| !known.contains(v)).collect();
+                if !newer.is_empty() {
+                    let missing = known.iter().filter(|k| !applied.contains(k)).count();
+                    if missing > 0 {
+                        return Err(sea_orm::DbErr::Custom(format!(
+                            "the database has migrations this binary does not know ({newer:?}) and lacks \
+                             {missing} it needs"
+                        )));
+                    }
+                    tracing::warn!(
+                        ?newer,
+                        "the database schema is newer than this binary; serving it as it is"
+                    );
+                    return Ok(());
+                }
+            }
+            Migrator::up(db, None).await
+        }
+        let failed = |e: sea_orm::DbErr| StoreError::Setup(format!("migration failed: {e}"));
+        if !self.dialect.has_replicas() {
+            // A SQLite file belongs to one node, where one process migrates it on start.
+            return apply_migrations(&self.db).await.map_err(failed);
+        }
+        // A transaction-scoped lock is released by commit, rollback or a lost connection alike,
+        // so a replica killed mid-migration never leaves the others waiting forever. Each
+        // migration runs in a savepoint of this transaction: the schema moves all at once.
+        let transaction = self.db.begin().await.map_err(failed)?;
+        transaction
+            .execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+            ))
             .await
-            .map_err(|e| StoreError::Setup(format!("migration failed: {e}")))
+            .map_err(failed)?;
+        apply_migrations(&transaction).await.map_err(failed)?;
+        transaction.commit().await.map_err(failed)
     }
 
-    /// Whether the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.db.ping().await.map_err(StoreError::from)
+    /// The `synchronous` setting a pooled SQLite connection runs with; `None` on PostgreSQL,
+    /// where durability is the server's own configuration.
+    pub async fn sqlite_synchronous(&self) -> Result<Option<SqliteSynchronous>, StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(None);
+        }
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA synchronous",
+            ))
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("PRAGMA synchronous answered nothing".into()))?;
+        // 2 is FULL, 1 NORMAL (0 OFF, 3 EXTRA are never configured here).
+        match row.try_get_by_index::<i64>(0)? {
+            2 => Ok(Some(SqliteSynchronous::Full)),
+            1 => Ok(Some(SqliteSynchronous::Normal)),
+            other => Err(StoreError::Corrupt(format!(
+                "PRAGMA synchronous is {other}"
+            ))),
+        }
     }
 
     /// Statements this pool has executed: each one is a database round trip.
@@ -126,12 +239,12 @@ impl Store {
 
     /// Connections the pool holds open, and how many of them are idle.
     pub fn pool_use(&self) -> (u32, usize) {
-        match self.backend() {
-            DbBackend::Postgres => {
+        match self.dialect {
+            Dialect::Postgres => {
                 let pool = self.db.get_postgres_connection_pool();
                 (pool.size(), pool.num_idle())
             }
-            _ => {
+            Dialect::Sqlite => {
                 let pool = self.db.get_sqlite_connection_pool();
                 (pool.size(), pool.num_idle())
             }
@@ -140,15 +253,12 @@ impl Store {
 
     /// The OpenTelemetry `db.system` of this database.
     pub fn db_system(&self) -> &'static str {
-        match self.backend() {
-            DbBackend::Postgres => "postgresql",
-            _ => "sqlite",
-        }
+        self.dialect.db_system()
     }
 
     /// Which database this is.
-    pub fn backend(&self) -> DbBackend {
-        self.db.get_database_backend()
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Closes the pool, waiting for connections to be returned.

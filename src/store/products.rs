@@ -4,24 +4,28 @@ use std::collections::HashMap;
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 use super::{
+    audit,
     entities::{voucher_pin, voucher_product},
     new_id, Page, Store, StoreError,
 };
 use crate::domain::{
-    product::{NotificationTemplates, Product, ProductSpec},
+    audit::AuditEntry,
+    product::{NotificationTemplates, Product, ProductDefinition, ProductSpec},
     Currency, TenantId, Timestamp,
 };
 
 impl Store {
     /// Stores a new product. A `value` the tenant already uses is `AlreadyExists`.
-    #[tracing::instrument(name = "db.insert_product", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.insert_product", skip_all, fields(db.system = self.db_system(), db.collection.name = "voucher_products"))]
     pub async fn insert_product(
         &self,
         tenant: &TenantId,
         spec: &ProductSpec,
+        audit: &AuditEntry,
     ) -> Result<Product, StoreError> {
         let now = Timestamp::now().micros();
         let model = voucher_product::Model {
@@ -39,14 +43,18 @@ impl Store {
             created_at: now,
             updated_at: now,
         };
+        let txn = self.conn().begin().await?;
         voucher_product::Entity::insert(voucher_product::ActiveModel::from(model.clone()))
-            .exec_without_returning(self.conn())
+            .exec_without_returning(&txn)
             .await?;
+        let written = audit::record(&txn, tenant, audit, &model.id).await?;
+        txn.commit().await?;
+        written.announce();
         decode(model, 0)
     }
 
     /// The tenant's product with this idx.
-    #[tracing::instrument(name = "db.get_product", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.get_product", skip_all, fields(db.system = self.db_system(), db.collection.name = "voucher_products"))]
     pub async fn get_product(&self, tenant: &TenantId, idx: &str) -> Result<Product, StoreError> {
         let model = voucher_product::Entity::find_by_id(idx.to_owned())
             .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
@@ -57,33 +65,47 @@ impl Store {
         decode(model, available)
     }
 
-    /// The tenant's product with this `value` (slug), if any.
-    #[tracing::instrument(name = "db.find_product_by_value", skip_all, fields(db.system = self.db_system()))]
+    /// The definition of the tenant's product with this `value` (slug), if any.
+    #[tracing::instrument(name = "db.find_product_by_value", skip_all, fields(db.system = self.db_system(), db.collection.name = "voucher_products"))]
     pub async fn find_product_by_value(
         &self,
         tenant: &TenantId,
         value: &str,
-    ) -> Result<Option<Product>, StoreError> {
-        let Some(model) = voucher_product::Entity::find()
+    ) -> Result<Option<ProductDefinition>, StoreError> {
+        voucher_product::Entity::find()
             .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
             .filter(voucher_product::Column::Value.eq(value))
             .one(self.conn())
             .await?
-        else {
-            return Ok(None);
-        };
-        let available = self.available_pins(&model.id).await?;
-        decode(model, available).map(Some)
+            .map(|model| decode(model, 0).map(definition))
+            .transpose()
+    }
+
+    /// The definition of the tenant's product with this idx.
+    #[tracing::instrument(name = "db.product_definition", skip_all, fields(db.system = self.db_system(), db.collection.name = "voucher_products"))]
+    pub async fn product_definition(
+        &self,
+        tenant: &TenantId,
+        idx: &str,
+    ) -> Result<ProductDefinition, StoreError> {
+        let model = voucher_product::Entity::find_by_id(idx.to_owned())
+            .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
+            .one(self.conn())
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        decode(model, 0).map(definition)
     }
 
     /// Saves a product's editable fields.
-    #[tracing::instrument(name = "db.save_product", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.save_product", skip_all, fields(db.system = self.db_system(), db.collection.name = "voucher_products"))]
     pub async fn save_product(
         &self,
         tenant: &TenantId,
         idx: &str,
         spec: &ProductSpec,
+        audit: &AuditEntry,
     ) -> Result<Product, StoreError> {
+        let txn = self.conn().begin().await?;
         let result = voucher_product::Entity::update_many()
             .set(voucher_product::ActiveModel {
                 name: Set(spec.name.trim().to_owned()),
@@ -99,16 +121,19 @@ impl Store {
             })
             .filter(voucher_product::Column::Id.eq(idx))
             .filter(voucher_product::Column::TenantId.eq(tenant.0.as_str()))
-            .exec(self.conn())
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
             return Err(StoreError::NotFound);
         }
+        let written = audit::record(&txn, tenant, audit, idx).await?;
+        txn.commit().await?;
+        written.announce();
         self.get_product(tenant, idx).await
     }
 
     /// A page of the tenant's products in creation order, with their stock.
-    #[tracing::instrument(name = "db.list_products", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.list_products", skip_all, fields(db.system = self.db_system(), db.collection.name = "voucher_products"))]
     pub async fn list_products(
         &self,
         tenant: &TenantId,
@@ -200,6 +225,13 @@ impl Store {
 
 fn encode_templates(templates: &NotificationTemplates) -> Result<String, StoreError> {
     serde_json::to_string(templates).map_err(|e| StoreError::Corrupt(format!("templates: {e}")))
+}
+
+fn definition(product: Product) -> ProductDefinition {
+    ProductDefinition {
+        idx: product.idx,
+        spec: product.spec,
+    }
 }
 
 fn decode(model: voucher_product::Model, available: i64) -> Result<Product, StoreError> {

@@ -2,14 +2,15 @@
 //! each by a single guarded statement, so stock and credits never go below zero.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, TransactionTrait,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, TransactionTrait,
 };
 
 use super::{
-    entities::{credit_entry, purchase, voucher_pin},
+    entities::{credit_balance, credit_entry, purchase, voucher_pin},
     new_id,
-    sql::{retrying, statement},
+    retry::retrying,
     Store, StoreError,
 };
 use crate::domain::{
@@ -20,7 +21,7 @@ use crate::domain::{
 
 impl Store {
     /// The tenant's purchase with this reference, if any.
-    #[tracing::instrument(name = "db.find_sale", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.find_sale", skip_all, fields(db.system = self.db_system(), db.collection.name = "purchases"))]
     pub async fn find_sale(
         &self,
         tenant: &TenantId,
@@ -44,7 +45,7 @@ impl Store {
     /// Sells one PIN: `AlreadyExists` when the reference is taken, `OutOfStock` when no PIN is
     /// left, `InsufficientCredits` when the balance does not cover the price. Nothing changes
     /// unless everything does.
-    #[tracing::instrument(name = "db.sell_pin", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.sell_pin", skip_all, fields(db.system = self.db_system(), db.collection.name = "purchases"))]
     pub async fn sell_pin(
         &self,
         tenant: &TenantId,
@@ -122,31 +123,47 @@ impl Store {
 
 /// Marks one unsold, unexpired PIN of the product as sold to `purchase_id` and returns it. On
 /// PostgreSQL concurrent buyers skip each other's locked rows instead of queueing on one.
+///
+/// `ORDER BY product_id, id` is the key of the partial index `voucher_pins_unsold_claim_order`
+/// (unsold PINs only), so both databases read its first entry instead of sorting the stock; with
+/// `ORDER BY id` alone PostgreSQL may walk the primary key past every sold PIN instead.
 async fn claim_pin(
     txn: &DatabaseTransaction,
     product_id: &str,
     purchase_id: &str,
     now: i64,
 ) -> Result<Option<(String, String, String)>, StoreError> {
-    let backend = txn.get_database_backend();
-    let lock = if backend == DbBackend::Postgres {
-        "FOR UPDATE SKIP LOCKED"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "UPDATE voucher_pins SET purchase_id = $1 WHERE purchase_id IS NULL AND id = (\
-           SELECT id FROM voucher_pins WHERE product_id = $2 AND purchase_id IS NULL \
-           AND (expires_at IS NULL OR expires_at > $3) ORDER BY id LIMIT 1 {lock}) \
-         RETURNING id, pin_ciphertext, serial"
-    );
-    let row = txn
-        .query_one_raw(statement(
-            backend,
-            &sql,
-            vec![purchase_id.into(), product_id.into(), now.into()],
-        ))
-        .await?;
+    // sea-query writes the row lock for PostgreSQL only: SQLite has one writer at a time.
+    let next_unsold = Query::select()
+        .column(voucher_pin::Column::Id)
+        .from(voucher_pin::Entity)
+        .and_where(voucher_pin::Column::ProductId.eq(product_id))
+        .and_where(voucher_pin::Column::PurchaseId.is_null())
+        .and_where(
+            voucher_pin::Column::ExpiresAt
+                .is_null()
+                .or(voucher_pin::Column::ExpiresAt.gt(now)),
+        )
+        .order_by(voucher_pin::Column::ProductId, Order::Asc)
+        .order_by(voucher_pin::Column::Id, Order::Asc)
+        .limit(1)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .to_owned();
+    let claim = Query::update()
+        .table(voucher_pin::Entity)
+        .value(voucher_pin::Column::PurchaseId, purchase_id)
+        .and_where(voucher_pin::Column::PurchaseId.is_null())
+        .and_where(
+            Expr::col(voucher_pin::Column::Id)
+                .eq(Expr::SubQuery(None, Box::new(next_unsold.into()))),
+        )
+        .returning(Query::returning().columns([
+            voucher_pin::Column::Id,
+            voucher_pin::Column::PinCiphertext,
+            voucher_pin::Column::Serial,
+        ]))
+        .to_owned();
+    let row = txn.query_one(&claim).await?;
     row.map(|row| -> Result<_, StoreError> {
         Ok((
             row.try_get("", "id")?,
@@ -163,14 +180,19 @@ async fn debit(
     tenant: &TenantId,
     amount: i64,
 ) -> Result<Option<i64>, StoreError> {
-    let row = txn
-        .query_one_raw(statement(
-            txn.get_database_backend(),
-            "UPDATE credit_balances SET balance = balance - $1, consumed = consumed + $1 \
-             WHERE tenant_id = $2 AND balance >= $1 RETURNING balance",
-            vec![amount.into(), tenant.0.clone().into()],
-        ))
-        .await?;
+    let balance = || Expr::col(credit_balance::Column::Balance);
+    let debit = Query::update()
+        .table(credit_balance::Entity)
+        .value(credit_balance::Column::Balance, balance().sub(amount))
+        .value(
+            credit_balance::Column::Consumed,
+            Expr::col(credit_balance::Column::Consumed).add(amount),
+        )
+        .and_where(credit_balance::Column::TenantId.eq(tenant.0.as_str()))
+        .and_where(balance().gte(amount))
+        .returning_col(credit_balance::Column::Balance)
+        .to_owned();
+    let row = txn.query_one(&debit).await?;
     row.map(|row| row.try_get::<i64>("", "balance").map_err(StoreError::from))
         .transpose()
 }

@@ -2,21 +2,26 @@
 //! count says whether it held, inside the transaction that records the redemption: never a read
 //! followed by a write. Releases (revert, expiry) are guarded by the status they move from, so a
 //! usage is given back exactly once however requests race.
+//!
+//! Every active redemption is counted on its coupon (total, budget, per customer) and on its
+//! customer, whether or not a limit exists yet: a limit added, raised or lowered on a live coupon
+//! is then exact at once. The coupon row's update also serializes each Redeem with an
+//! `UpdateCoupon` of the same coupon, so the guards always compare against the newest limits.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Func, OnConflict, Query},
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DeriveIden, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{
-    entities::redemption,
+    entities::{coupon, redemption},
     events::append_event,
     new_id,
-    sql::{execute, retrying, statement},
+    retry::retrying,
     Page, Store, StoreError,
 };
 use crate::domain::{
-    engine::Reason,
     event::EventKind,
     redemption::{customer_keys, RedeemOrder, Redemption, RedemptionStatus},
     Code, Currency, TenantId, Timestamp,
@@ -24,6 +29,37 @@ use crate::domain::{
 
 /// Times a release re-reads a redemption whose status keeps changing under it.
 const ATTEMPTS: u32 = 8;
+
+/// Active redemptions of a coupon per customer.
+#[derive(DeriveIden)]
+pub(super) enum CouponCustomerUsage {
+    Table,
+    CouponId,
+    CustomerKey,
+    Redemptions,
+}
+
+/// Active redemptions per customer key (id, and `email:` + e-mail), across coupons.
+#[derive(DeriveIden)]
+pub(super) enum CustomerStats {
+    Table,
+    TenantId,
+    CustomerKey,
+    ActiveRedemptions,
+}
+
+/// Which counter refused a redemption when it was consumed: a fact for the use case to explain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// The coupon's total redemptions reached its limit.
+    TotalLimit,
+    /// The coupon's budget cannot cover the discount.
+    Budget,
+    /// The customer's redemptions of the coupon reached its per-customer limit.
+    CustomerLimit,
+    /// The customer has another active order, so is not new.
+    NewCustomer,
+}
 
 /// Which redemptions a listing returns.
 #[derive(Clone, Debug, Default)]
@@ -41,8 +77,9 @@ pub struct Recorded {
 }
 
 impl Store {
-    /// The order's redemptions, of the given codes or all.
-    #[tracing::instrument(name = "db.order_redemptions", skip_all, fields(db.system = self.db_system()))]
+    /// Every redemption of the order (of the given codes, or all), oldest first: an order and
+    /// code may have ended attempts before its active one.
+    #[tracing::instrument(name = "db.order_redemptions", skip_all, fields(db.system = self.db_system(), db.collection.name = "redemptions"))]
     pub async fn order_redemptions(
         &self,
         tenant: &TenantId,
@@ -80,24 +117,25 @@ impl Store {
             .await?)
     }
 
-    /// Records every draft of an order and consumes its limits, all or nothing, retrying
-    /// contention. A (order, code) already recorded is `AlreadyExists`; a limit that no longer
-    /// holds is `Refused`.
-    #[tracing::instrument(name = "db.record_redemptions", skip_all, fields(db.system = self.db_system()))]
+    /// Records every draft of an order and consumes its counters, all or nothing, retrying
+    /// contention. An order and code with an active redemption already is `AlreadyExists`; a
+    /// counter that no longer allows it is `LimitReached`.
+    #[tracing::instrument(name = "db.record_redemptions", skip_all, fields(db.system = self.db_system(), db.collection.name = "redemptions"))]
     pub async fn record_redemptions(
         &self,
         tenant: &TenantId,
         order: &RedeemOrder,
+        now: Timestamp,
     ) -> Result<Vec<Redemption>, StoreError> {
-        retrying(|| self.record_once(tenant, order)).await
+        retrying(|| self.record_once(tenant, order, now)).await
     }
 
     async fn record_once(
         &self,
         tenant: &TenantId,
         order: &RedeemOrder,
+        now: Timestamp,
     ) -> Result<Vec<Redemption>, StoreError> {
-        let now = Timestamp::now();
         let status = if order.completed {
             RedemptionStatus::Completed
         } else {
@@ -125,8 +163,10 @@ impl Store {
                 status: status.as_str().to_owned(),
                 request_id: order.request_id.clone(),
                 fingerprint: order.fingerprint.clone(),
-                counted: draft.counted,
-                customer_counted: draft.per_customer_limit.is_some(),
+                // Every redemption is counted now; the columns remain for rows of earlier
+                // versions, which the migration to exact limits recounted.
+                counted: true,
+                customer_counted: true,
                 created_at: now.micros(),
                 updated_at: now.micros(),
                 expires_at: if order.completed {
@@ -143,61 +183,43 @@ impl Store {
             } else {
                 EventKind::RedeemedPending
             };
-            append_event(&txn, kind, &model).await?;
+            append_event(&txn, self.dialect, kind, &model, now).await?;
             recorded.push(model);
         }
         // Counters in coupon-id order, so two orders never lock the same coupons crosswise.
         for draft in &drafts {
-            if draft.counted {
-                let consumed = execute(
-                    &txn,
-                    "UPDATE coupons SET redemptions = redemptions + 1, budget_used = budget_used + $1 \
-                     WHERE id = $2 AND (max_redemptions IS NULL OR redemptions < max_redemptions) \
-                     AND (budget IS NULL OR budget_used + $1 <= budget)",
-                    vec![draft.discount.into(), draft.coupon_id.clone().into()],
-                )
-                .await?;
-                if consumed == 0 {
-                    let reason = exhausted_limit(&txn, &draft.coupon_id).await?;
-                    txn.rollback().await?;
-                    return Err(StoreError::Refused {
-                        code: draft.code.clone(),
-                        reason,
-                    });
-                }
-            }
-            if let Some(limit) = draft.per_customer_limit {
-                let consumed = execute(
-                    &txn,
-                    "INSERT INTO coupon_customer_usage (coupon_id, customer_key, redemptions) \
-                     VALUES ($1, $2, 1) ON CONFLICT (coupon_id, customer_key) DO UPDATE \
-                     SET redemptions = coupon_customer_usage.redemptions + 1 \
-                     WHERE coupon_customer_usage.redemptions < $3",
-                    vec![
-                        draft.coupon_id.clone().into(),
-                        order.customer_id.clone().into(),
-                        limit.into(),
-                    ],
-                )
-                .await?;
-                if consumed == 0 {
-                    txn.rollback().await?;
-                    return Err(StoreError::Refused {
-                        code: draft.code.clone(),
-                        reason: Reason::CustomerLimitReached,
-                    });
-                }
+            let refusal = if !consume_coupon(&txn, &draft.coupon_id, draft.discount).await? {
+                Some(exhausted_limit(&txn, &draft.coupon_id).await?)
+            } else if !consume_customer(&txn, &draft.coupon_id, &order.customer_id).await? {
+                Some(Exhausted::CustomerLimit)
+            } else {
+                None
+            };
+            if let Some(exhausted) = refusal {
+                txn.rollback().await?;
+                return Err(StoreError::LimitReached {
+                    coupon_id: draft.coupon_id.clone(),
+                    exhausted,
+                });
             }
         }
-        if order.completed {
-            count_completed(
-                &txn,
-                tenant,
-                &order.customer_id,
-                &order.customer_email,
-                drafts.len() as i64,
-            )
-            .await?;
+        let count = i64::try_from(drafts.len())
+            .map_err(|_| StoreError::Corrupt("too many redemptions in one order".into()))?;
+        let keys = customer_keys(&order.customer_id, &order.customer_email);
+        let others_active = count_customer(&txn, tenant, &keys, count)
+            .await?
+            .into_iter()
+            .any(|active| active > count);
+        if order.claims_new_customer && others_active {
+            txn.rollback().await?;
+            let coupon_id = drafts
+                .first()
+                .map(|d| d.coupon_id.clone())
+                .unwrap_or_default();
+            return Err(StoreError::LimitReached {
+                coupon_id,
+                exhausted: Exhausted::NewCustomer,
+            });
         }
         txn.commit().await?;
         self.signal_events();
@@ -205,12 +227,14 @@ impl Store {
     }
 
     /// Completes the order's pending redemptions (of `codes`, or all); completed ones stay so.
-    #[tracing::instrument(name = "db.confirm_order", skip_all, fields(db.system = self.db_system()))]
+    /// Returns the order's latest redemption of each code.
+    #[tracing::instrument(name = "db.confirm_order", skip_all, fields(db.system = self.db_system(), db.collection.name = "redemptions"))]
     pub async fn confirm_order(
         &self,
         tenant: &TenantId,
         order_id: &str,
         codes: &[Code],
+        now: Timestamp,
     ) -> Result<Vec<Redemption>, StoreError> {
         let pending: Vec<redemption::Model> = self
             .order_rows(tenant, order_id, codes)
@@ -220,24 +244,32 @@ impl Store {
             .collect();
         for row in &pending {
             retrying(|| async {
-                let now = Timestamp::now().micros();
                 let txn = self.conn().begin().await?;
-                let moved = execute(
-                    &txn,
-                    "UPDATE redemptions SET status = 'completed', expires_at = NULL, updated_at = $1 \
-                     WHERE id = $2 AND status = 'pending'",
-                    vec![now.into(), row.id.clone().into()],
-                )
-                .await?;
+                let moved = txn
+                    .execute(
+                        Query::update()
+                            .table(redemption::Entity)
+                            .value(
+                                redemption::Column::Status,
+                                RedemptionStatus::Completed.as_str(),
+                            )
+                            .value(redemption::Column::ExpiresAt, Expr::null())
+                            .value(redemption::Column::UpdatedAt, now.micros())
+                            .and_where(redemption::Column::Id.eq(row.id.as_str()))
+                            .and_where(
+                                redemption::Column::Status.eq(RedemptionStatus::Pending.as_str()),
+                            ),
+                    )
+                    .await?
+                    .rows_affected();
                 if moved == 1 {
-                    count_completed(&txn, tenant, &row.customer_id, &row.customer_email, 1).await?;
                     let after = redemption::Model {
                         status: RedemptionStatus::Completed.as_str().to_owned(),
                         expires_at: None,
-                        updated_at: now,
+                        updated_at: now.micros(),
                         ..row.clone()
                     };
-                    append_event(&txn, EventKind::Confirmed, &after).await?;
+                    append_event(&txn, self.dialect, EventKind::Confirmed, &after, now).await?;
                 }
                 txn.commit().await?;
                 self.signal_events();
@@ -245,28 +277,30 @@ impl Store {
             })
             .await?;
         }
-        self.current(tenant, order_id, codes).await
+        self.latest(tenant, order_id, codes).await
     }
 
     /// Reverts the order's active redemptions (of `codes`, or all) and releases their usage.
-    #[tracing::instrument(name = "db.revert_order", skip_all, fields(db.system = self.db_system()))]
+    /// Returns the order's latest redemption of each code.
+    #[tracing::instrument(name = "db.revert_order", skip_all, fields(db.system = self.db_system(), db.collection.name = "redemptions"))]
     pub async fn revert_order(
         &self,
         tenant: &TenantId,
         order_id: &str,
         codes: &[Code],
+        now: Timestamp,
     ) -> Result<Vec<Redemption>, StoreError> {
         let active: Vec<String> = self
-            .order_redemptions(tenant, order_id, codes)
+            .order_rows(tenant, order_id, codes)
             .await?
             .into_iter()
-            .filter(|r| r.redemption.status.is_active())
-            .map(|r| r.redemption.id)
+            .filter(|r| RedemptionStatus::parse(&r.status).is_some_and(|s| s.is_active()))
+            .map(|r| r.id)
             .collect();
         for id in active {
-            retrying(|| self.release(&id, RedemptionStatus::Reverted, None)).await?;
+            retrying(|| self.release(&id, RedemptionStatus::Reverted, now, false)).await?;
         }
-        self.current(tenant, order_id, codes).await
+        self.latest(tenant, order_id, codes).await
     }
 
     /// Expires up to `limit` pending redemptions whose reservation ended before `now`, across
@@ -285,26 +319,27 @@ impl Store {
             .await?;
         let mut expired = 0;
         for id in due {
-            if retrying(|| self.release(&id, RedemptionStatus::Expired, Some(now))).await? {
+            if retrying(|| self.release(&id, RedemptionStatus::Expired, now, true)).await? {
                 expired += 1;
             }
         }
         Ok(expired)
     }
 
-    /// Moves one active redemption to `to` and gives back exactly the counters it consumed.
-    /// With `due`, only a pending redemption whose reservation ended by then moves. Returns
+    /// Moves one active redemption to `to` and gives back the counters it consumed. When
+    /// `only_due`, only a pending redemption whose reservation ended by `now` moves. Returns
     /// whether this call moved it.
     async fn release(
         &self,
         id: &str,
         to: RedemptionStatus,
-        due: Option<Timestamp>,
+        now: Timestamp,
+        only_due: bool,
     ) -> Result<bool, StoreError> {
         // A confirm may move the redemption between the read and the guarded update; then read
         // again and release from its new status.
         for _ in 0..ATTEMPTS {
-            if let Some(released) = self.release_from_current(id, to, due).await? {
+            if let Some(released) = self.release_from_current(id, to, now, only_due).await? {
                 return Ok(released);
             }
         }
@@ -318,7 +353,8 @@ impl Store {
         &self,
         id: &str,
         to: RedemptionStatus,
-        due: Option<Timestamp>,
+        now: Timestamp,
+        only_due: bool,
     ) -> Result<Option<bool>, StoreError> {
         let Some(current) = redemption::Entity::find_by_id(id.to_owned())
             .one(self.conn())
@@ -328,64 +364,29 @@ impl Store {
         };
         let from = RedemptionStatus::parse(&current.status)
             .ok_or_else(|| StoreError::Corrupt(format!("redemption {id} status")))?;
-        let movable = from.is_active() && (due.is_none() || from == RedemptionStatus::Pending);
+        let movable = from.is_active() && (!only_due || from == RedemptionStatus::Pending);
         if !movable {
             return Ok(Some(false));
         }
-        let now = Timestamp::now().micros();
         let txn = self.conn().begin().await?;
         // Guarded by the status read above: if another request moved it meanwhile, nothing
         // happens here and the caller sees the other's result.
-        let moved = execute(
-            &txn,
-            "UPDATE redemptions SET status = $1, expires_at = NULL, updated_at = $2 \
-             WHERE id = $3 AND status = $4 AND ($5 = 0 OR expires_at <= $6)",
-            vec![
-                to.as_str().into(),
-                now.into(),
-                id.into(),
-                from.as_str().into(),
-                i64::from(due.is_some()).into(),
-                due.map(Timestamp::micros).unwrap_or(0).into(),
-            ],
-        )
-        .await?;
-        if moved == 0 {
+        let mut guarded = Query::update();
+        guarded
+            .table(redemption::Entity)
+            .value(redemption::Column::Status, to.as_str())
+            .value(redemption::Column::ExpiresAt, Expr::null())
+            .value(redemption::Column::UpdatedAt, now.micros())
+            .and_where(redemption::Column::Id.eq(id))
+            .and_where(redemption::Column::Status.eq(from.as_str()));
+        if only_due {
+            guarded.and_where(redemption::Column::ExpiresAt.lte(now.micros()));
+        }
+        if txn.execute(&guarded).await?.rows_affected() == 0 {
             txn.rollback().await?;
             return Ok(None);
         }
-        if current.counted {
-            execute(
-                &txn,
-                "UPDATE coupons SET redemptions = redemptions - 1, budget_used = budget_used - $1 \
-                 WHERE id = $2 AND redemptions > 0 AND budget_used >= $1",
-                vec![current.discount.into(), current.coupon_id.clone().into()],
-            )
-            .await?;
-        }
-        if current.customer_counted {
-            execute(
-                &txn,
-                "UPDATE coupon_customer_usage SET redemptions = redemptions - 1 \
-                 WHERE coupon_id = $1 AND customer_key = $2 AND redemptions > 0",
-                vec![
-                    current.coupon_id.clone().into(),
-                    current.customer_id.clone().into(),
-                ],
-            )
-            .await?;
-        }
-        if from == RedemptionStatus::Completed {
-            let tenant = TenantId(current.tenant_id.clone());
-            count_completed(
-                &txn,
-                &tenant,
-                &current.customer_id,
-                &current.customer_email,
-                -1,
-            )
-            .await?;
-        }
+        give_back(&txn, &current).await?;
         let kind = if to == RedemptionStatus::Expired {
             EventKind::Expired
         } else {
@@ -394,31 +395,37 @@ impl Store {
         let after = redemption::Model {
             status: to.as_str().to_owned(),
             expires_at: None,
-            updated_at: now,
+            updated_at: now.micros(),
             ..current
         };
-        append_event(&txn, kind, &after).await?;
+        append_event(&txn, self.dialect, kind, &after, now).await?;
         txn.commit().await?;
         self.signal_events();
         Ok(Some(true))
     }
 
-    async fn current(
+    /// The order's latest redemption of each code (of `codes`, or all), in code order.
+    async fn latest(
         &self,
         tenant: &TenantId,
         order_id: &str,
         codes: &[Code],
     ) -> Result<Vec<Redemption>, StoreError> {
-        Ok(self
-            .order_redemptions(tenant, order_id, codes)
-            .await?
-            .into_iter()
-            .map(|r| r.redemption)
-            .collect())
+        let mut latest: Vec<Redemption> = Vec::new();
+        // Rows come oldest first, so a later attempt replaces an earlier one.
+        for recorded in self.order_redemptions(tenant, order_id, codes).await? {
+            let redemption = recorded.redemption;
+            match latest.iter_mut().find(|r| r.code == redemption.code) {
+                Some(slot) => *slot = redemption,
+                None => latest.push(redemption),
+            }
+        }
+        latest.sort_by(|a, b| a.code.cmp(&b.code));
+        Ok(latest)
     }
 
     /// The tenant's redemption with this id.
-    #[tracing::instrument(name = "db.get_redemption", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.get_redemption", skip_all, fields(db.system = self.db_system(), db.collection.name = "redemptions"))]
     pub async fn get_redemption(
         &self,
         tenant: &TenantId,
@@ -433,7 +440,7 @@ impl Store {
     }
 
     /// A page of the tenant's redemptions, oldest first.
-    #[tracing::instrument(name = "db.list_redemptions", skip_all, fields(db.system = self.db_system()))]
+    #[tracing::instrument(name = "db.list_redemptions", skip_all, fields(db.system = self.db_system(), db.collection.name = "redemptions"))]
     pub async fn list_redemptions(
         &self,
         tenant: &TenantId,
@@ -468,44 +475,169 @@ impl Store {
     }
 }
 
-/// Which limit refused a counted redemption: read inside the refusing transaction.
-async fn exhausted_limit(txn: &DatabaseTransaction, coupon_id: &str) -> Result<Reason, StoreError> {
-    let row = txn
-        .query_one_raw(statement(
-            txn.get_database_backend(),
-            "SELECT redemptions, max_redemptions FROM coupons WHERE id = $1",
-            vec![coupon_id.into()],
-        ))
-        .await?
-        .ok_or(StoreError::NotFound)?;
-    let used: i64 = row.try_get("", "redemptions")?;
-    let max: Option<i64> = row.try_get("", "max_redemptions")?;
-    Ok(if max.is_some_and(|max| used >= max) {
-        Reason::UsageLimitReached
-    } else {
-        Reason::BudgetExhausted
-    })
+/// Adds one redemption and its discount to the coupon's counters if its total limit and budget,
+/// as they are now, allow it. On PostgreSQL the row lock makes a racing `UpdateCoupon` either
+/// finish first (its limits apply) or wait for this transaction.
+async fn consume_coupon(
+    txn: &DatabaseTransaction,
+    coupon_id: &str,
+    discount: i64,
+) -> Result<bool, StoreError> {
+    let redemptions = || Expr::col(coupon::Column::Redemptions);
+    let budget_used = || Expr::col(coupon::Column::BudgetUsed);
+    let update = Query::update()
+        .table(coupon::Entity)
+        .value(coupon::Column::Redemptions, redemptions().add(1))
+        .value(coupon::Column::BudgetUsed, budget_used().add(discount))
+        .and_where(coupon::Column::Id.eq(coupon_id))
+        .and_where(
+            coupon::Column::MaxRedemptions
+                .is_null()
+                .or(redemptions().lt(Expr::col(coupon::Column::MaxRedemptions))),
+        )
+        .and_where(
+            coupon::Column::Budget.is_null().or(budget_used()
+                .add(discount)
+                .lte(Expr::col(coupon::Column::Budget))),
+        )
+        .to_owned();
+    Ok(txn.execute(&update).await?.rows_affected() == 1)
 }
 
-/// Adds `delta` completed redemptions to the customer's stats, under the id and the e-mail.
-async fn count_completed(
+/// Adds one redemption to the customer's count for the coupon if the coupon's per-customer limit,
+/// read in the same statement (after [`consume_coupon`] locked the coupon), allows it.
+async fn consume_customer(
+    txn: &DatabaseTransaction,
+    coupon_id: &str,
+    customer_key: &str,
+) -> Result<bool, StoreError> {
+    let used = || Expr::col((CouponCustomerUsage::Table, CouponCustomerUsage::Redemptions));
+    let limit = Query::select()
+        .column(coupon::Column::MaxRedemptionsPerCustomer)
+        .from(coupon::Entity)
+        .and_where(coupon::Column::Id.eq(coupon_id))
+        .to_owned();
+    let limit = Func::coalesce([
+        Expr::SubQuery(None, Box::new(limit.into())),
+        Expr::val(i64::MAX),
+    ]);
+    let upsert = Query::insert()
+        .into_table(CouponCustomerUsage::Table)
+        .columns([
+            CouponCustomerUsage::CouponId,
+            CouponCustomerUsage::CustomerKey,
+            CouponCustomerUsage::Redemptions,
+        ])
+        // Limits are at least one, so a first redemption always fits.
+        .values_panic([coupon_id.into(), customer_key.into(), 1i64.into()])
+        .on_conflict(
+            OnConflict::columns([
+                CouponCustomerUsage::CouponId,
+                CouponCustomerUsage::CustomerKey,
+            ])
+            .value(CouponCustomerUsage::Redemptions, used().add(1))
+            .action_and_where(used().lt(limit))
+            .to_owned(),
+        )
+        .to_owned();
+    Ok(txn.execute(&upsert).await?.rows_affected() == 1)
+}
+
+/// Adds `delta` active redemptions to each of a customer's keys and returns their new counts, in
+/// one statement. The rows' locks serialize the customer's racing orders, so the counts include
+/// every committed one.
+async fn count_customer(
     txn: &DatabaseTransaction,
     tenant: &TenantId,
-    customer_id: &str,
-    email: &str,
+    customer_keys: &[String],
     delta: i64,
-) -> Result<(), StoreError> {
-    for key in customer_keys(customer_id, email) {
-        execute(
-            txn,
-            "INSERT INTO customer_stats (tenant_id, customer_key, completed_redemptions) \
-             VALUES ($1, $2, MAX($3, 0)) ON CONFLICT (tenant_id, customer_key) DO UPDATE \
-             SET completed_redemptions = MAX(customer_stats.completed_redemptions + $3, 0)",
-            vec![tenant.0.clone().into(), key.into(), delta.into()],
-        )
-        .await?;
+) -> Result<Vec<i64>, StoreError> {
+    let active = || Expr::col((CustomerStats::Table, CustomerStats::ActiveRedemptions));
+    let mut upsert = Query::insert();
+    upsert.into_table(CustomerStats::Table).columns([
+        CustomerStats::TenantId,
+        CustomerStats::CustomerKey,
+        CustomerStats::ActiveRedemptions,
+    ]);
+    for key in customer_keys {
+        upsert.values_panic([
+            tenant.0.as_str().into(),
+            key.as_str().into(),
+            std::cmp::max(delta, 0).into(),
+        ]);
     }
+    upsert
+        .on_conflict(
+            OnConflict::columns([CustomerStats::TenantId, CustomerStats::CustomerKey])
+                .value(
+                    CustomerStats::ActiveRedemptions,
+                    Func::greatest([active().add(delta), Expr::val(0i64)]),
+                )
+                .to_owned(),
+        )
+        .returning_col(CustomerStats::ActiveRedemptions);
+    txn.query_all(&upsert)
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<i64>(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// Gives back what an active redemption consumed: its coupon's counters, its customer's count
+/// of the coupon, and the customer's active redemptions.
+async fn give_back(txn: &DatabaseTransaction, row: &redemption::Model) -> Result<(), StoreError> {
+    txn.execute(
+        Query::update()
+            .table(coupon::Entity)
+            .value(
+                coupon::Column::Redemptions,
+                Expr::col(coupon::Column::Redemptions).sub(1),
+            )
+            .value(
+                coupon::Column::BudgetUsed,
+                Expr::col(coupon::Column::BudgetUsed).sub(row.discount),
+            )
+            .and_where(coupon::Column::Id.eq(row.coupon_id.as_str()))
+            .and_where(Expr::col(coupon::Column::Redemptions).gt(0))
+            .and_where(Expr::col(coupon::Column::BudgetUsed).gte(row.discount)),
+    )
+    .await?;
+    txn.execute(
+        Query::update()
+            .table(CouponCustomerUsage::Table)
+            .value(
+                CouponCustomerUsage::Redemptions,
+                Expr::col(CouponCustomerUsage::Redemptions).sub(1),
+            )
+            .and_where(Expr::col(CouponCustomerUsage::CouponId).eq(row.coupon_id.as_str()))
+            .and_where(Expr::col(CouponCustomerUsage::CustomerKey).eq(row.customer_id.as_str()))
+            .and_where(Expr::col(CouponCustomerUsage::Redemptions).gt(0)),
+    )
+    .await?;
+    let tenant = TenantId(row.tenant_id.clone());
+    let keys = customer_keys(&row.customer_id, &row.customer_email);
+    count_customer(txn, &tenant, &keys, -1).await?;
     Ok(())
+}
+
+/// Which of the coupon's limits refused a redemption: read inside the refusing transaction.
+async fn exhausted_limit(
+    txn: &DatabaseTransaction,
+    coupon_id: &str,
+) -> Result<Exhausted, StoreError> {
+    let (used, max): (i64, Option<i64>) = coupon::Entity::find_by_id(coupon_id.to_owned())
+        .select_only()
+        .column(coupon::Column::Redemptions)
+        .column(coupon::Column::MaxRedemptions)
+        .into_tuple()
+        .one(txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(if max.is_some_and(|max| used >= max) {
+        Exhausted::TotalLimit
+    } else {
+        Exhausted::Budget
+    })
 }
 
 fn decode(model: redemption::Model) -> Result<Redemption, StoreError> {

@@ -8,7 +8,7 @@ use crate::common::{spawn_app, violated_fields, Backend, TestApp};
 
 // === builders ===
 
-fn fixed(code: &str, currency: &str, amount: i64) -> pb::Coupon {
+pub(crate) fn fixed(code: &str, currency: &str, amount: i64) -> pb::Coupon {
     pb::Coupon {
         code: code.into(),
         currency: currency.into(),
@@ -39,16 +39,16 @@ fn conditions(edit: impl FnOnce(&mut pb::Conditions)) -> Option<pb::Conditions> 
     Some(c)
 }
 
-fn item(product: &str, unit_price: i64, quantity: i64) -> pb::LineItem {
+pub(crate) fn item(product: &str, unit_price: i64, quantity: i64) -> pb::LineItem {
     pb::LineItem {
         product_id: product.into(),
-        unit_price,
+        unit_price: Some(unit_price),
         quantity,
         ..Default::default()
     }
 }
 
-fn checkout(currency: &str, items: Vec<pb::LineItem>) -> pb::Checkout {
+pub(crate) fn checkout(currency: &str, items: Vec<pb::LineItem>) -> pb::Checkout {
     pb::Checkout {
         cart: Some(pb::Cart {
             currency: currency.into(),
@@ -64,7 +64,7 @@ fn checkout(currency: &str, items: Vec<pb::LineItem>) -> pb::Checkout {
     }
 }
 
-async fn create(app: &TestApp, coupon: pb::Coupon) -> pb::Coupon {
+pub(crate) async fn create(app: &TestApp, coupon: pb::Coupon) -> pb::Coupon {
     app.admin(&app.token)
         .create_coupon(pb::CreateCouponRequest {
             coupon: Some(coupon),
@@ -74,7 +74,7 @@ async fn create(app: &TestApp, coupon: pb::Coupon) -> pb::Coupon {
         .into_inner()
 }
 
-fn in_language<T>(message: T, language: &'static str) -> Request<T> {
+pub(crate) fn in_language<T>(message: T, language: &'static str) -> Request<T> {
     let mut request = Request::new(message);
     request
         .metadata_mut()
@@ -101,7 +101,7 @@ async fn validate(
         .into_inner()
 }
 
-async fn apply(app: &TestApp, codes: &[&str], checkout: pb::Checkout) -> pb::PricedCart {
+pub(crate) async fn apply(app: &TestApp, codes: &[&str], checkout: pb::Checkout) -> pb::PricedCart {
     app.coupons(&app.token)
         .apply(pb::ApplyRequest {
             codes: codes.iter().map(|c| c.to_string()).collect(),
@@ -676,6 +676,8 @@ async fn validate_and_apply_read_coupons_in_one_statement(backend: Backend) {
     let before = app.server_store.statements_executed();
     let answer = validate(&app, &["ONE", "TWO", "THREE", "NOPE"], order.clone(), "en").await;
     assert_eq!(answer.results.len(), 4);
+    // However many codes: one statement for the coupons with their ledger views and the
+    // tenant's policy.
     assert_eq!(
         app.server_store.statements_executed() - before,
         1,

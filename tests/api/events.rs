@@ -11,7 +11,9 @@ use tokio_stream::StreamExt;
 use tonic::{transport::Channel, Code, Streaming};
 use tonic_types::StatusExt;
 
-use crate::common::{connect, spawn_app, spawn_app_with, Auth, Backend, ServerProcess, TestApp};
+use crate::common::{
+    connect, fresh_database, spawn_app, spawn_app_with, Auth, Backend, ServerProcess, TestApp,
+};
 
 /// How long a test waits for an event before calling it lost.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -53,7 +55,7 @@ fn redeem(code: &str, order_id: &str, status: pb::OrderStatus) -> pb::RedeemRequ
                 currency: "INR".into(),
                 items: vec![pb::LineItem {
                     product_id: "p".into(),
-                    unit_price: 1_000,
+                    unit_price: Some(1_000),
                     quantity: 1,
                     ..Default::default()
                 }],
@@ -507,4 +509,81 @@ crate::on_both_databases!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_held_transaction_is_never_skipped() {
     a_held_transaction_is_never_skipped(Backend::Postgres).await;
+}
+
+/// A transaction can only write its own database's outbox, so one held open in another database
+/// of the same cluster must not hold delivery back (with the cluster-wide `pg_snapshot_xmin` it
+/// did, for as long as it stayed open): the event arrives while that transaction is still open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_transaction_held_in_another_database_does_not_delay_events() {
+    let app = spawn_app(Backend::Postgres).await;
+    unlimited(&app, &app.token, "ELSEWHERE").await;
+    let mut stream = open(
+        app.channel.clone(),
+        &app.token,
+        pb::WatchRedemptionsRequest {
+            start: pb::WatchStart::Now as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (other_url, _dir) = fresh_database(Backend::Postgres).await;
+    let other = Database::connect(&other_url).await.unwrap();
+    let held = other.begin().await.unwrap();
+    // Writing gives the transaction an id, as a writer of the outbox would have.
+    held.execute_unprepared("CREATE TABLE unrelated_work (n integer)")
+        .await
+        .unwrap();
+
+    client(app.channel.clone(), &app.token)
+        .redeem(redeem(
+            "ELSEWHERE",
+            "while-held",
+            pb::OrderStatus::Completed,
+        ))
+        .await
+        .unwrap();
+    let event = next(&mut stream).await;
+    assert_eq!(event.redemption.unwrap().order_id, "while-held");
+
+    let still_open = held
+        .query_one_raw(Statement::from_string(
+            held.get_database_backend(),
+            "SELECT pg_current_xact_id_if_assigned()::text AS xid",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<Option<String>>("", "xid")
+        .unwrap();
+    assert!(
+        still_open.is_some(),
+        "the other database's transaction was open throughout"
+    );
+    held.rollback().await.unwrap();
+}
+
+/// Replicas learn of each other's commits by notification, not by polling: a replica that would
+/// poll only once an hour still delivers another replica's event at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_replica_is_told_of_another_replicas_commits() {
+    let app = spawn_app(Backend::Postgres).await;
+    unlimited(&app, &app.token, "ACROSS").await;
+    let replica =
+        ServerProcess::spawn_with_args(&app.database_url, &["--event-poll-interval", "1h"]);
+    let mut stream = open(
+        connect(replica.addr).await,
+        &app.token,
+        pb::WatchRedemptionsRequest {
+            start: pb::WatchStart::Now as i32,
+            ..Default::default()
+        },
+    )
+    .await;
+    client(app.channel.clone(), &app.token)
+        .redeem(redeem("ACROSS", "elsewhere", pb::OrderStatus::Completed))
+        .await
+        .unwrap();
+    let event = next(&mut stream).await;
+    assert_eq!(event.redemption.unwrap().order_id, "elsewhere");
 }

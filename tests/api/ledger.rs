@@ -7,14 +7,14 @@ use tonic::{metadata::MetadataValue, transport::Channel, Code, Request, Status};
 use tonic_types::StatusExt;
 
 use crate::common::{
-    connect, error_reason, spawn_app, violated_fields, Auth, Backend, ServerProcess, TestApp,
+    error_reason, server_processes, spawn_app, violated_fields, Auth, Backend, TestApp,
 };
 
-type Client = pb::coupon_service_client::CouponServiceClient<
+pub(crate) type Client = pb::coupon_service_client::CouponServiceClient<
     tonic::service::interceptor::InterceptedService<Channel, Auth>,
 >;
 
-fn limited(code: &str, amount: i64, limits: pb::Limits) -> pb::Coupon {
+pub(crate) fn limited(code: &str, amount: i64, limits: pb::Limits) -> pb::Coupon {
     pb::Coupon {
         code: code.into(),
         currency: "INR".into(),
@@ -27,7 +27,7 @@ fn limited(code: &str, amount: i64, limits: pb::Limits) -> pb::Coupon {
 }
 
 /// A fixed 1000-off coupon usable `uses` times in all.
-fn max_uses(code: &str, uses: i64) -> pb::Coupon {
+pub(crate) fn max_uses(code: &str, uses: i64) -> pb::Coupon {
     limited(
         code,
         1_000,
@@ -38,7 +38,7 @@ fn max_uses(code: &str, uses: i64) -> pb::Coupon {
     )
 }
 
-fn order(
+pub(crate) fn order(
     codes: &[&str],
     order_id: &str,
     customer: &str,
@@ -53,7 +53,7 @@ fn order(
                 currency: "INR".into(),
                 items: vec![pb::LineItem {
                     product_id: "ABC123".into(),
-                    unit_price: 14_999,
+                    unit_price: Some(14_999),
                     quantity: 2,
                     ..Default::default()
                 }],
@@ -73,7 +73,7 @@ fn order(
     }
 }
 
-async fn create(app: &TestApp, coupon: pb::Coupon) -> pb::Coupon {
+pub(crate) async fn create(app: &TestApp, coupon: pb::Coupon) -> pb::Coupon {
     app.admin(&app.token)
         .create_coupon(pb::CreateCouponRequest {
             coupon: Some(coupon),
@@ -83,17 +83,18 @@ async fn create(app: &TestApp, coupon: pb::Coupon) -> pb::Coupon {
         .into_inner()
 }
 
-/// Every coupon's counters equal what its active redemptions consumed.
-async fn assert_counters_match_ledger(app: &TestApp) {
+/// Every coupon's counters equal what its active redemptions consumed, and so do every
+/// customer's counts (per coupon, and across coupons by id and by e-mail).
+pub(crate) async fn assert_counters_match_ledger(app: &TestApp) {
     let db = Database::connect(&app.database_url).await.unwrap();
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
             "SELECT c.code, c.redemptions, c.budget_used, \
-               (SELECT COUNT(*) FROM redemptions r WHERE r.coupon_id = c.id AND r.counted \
+               (SELECT COUNT(*) FROM redemptions r WHERE r.coupon_id = c.id \
                   AND r.status IN ('pending', 'completed')) AS active, \
                (SELECT CAST(COALESCE(SUM(r.discount), 0) AS BIGINT) FROM redemptions r WHERE r.coupon_id = c.id \
-                  AND r.counted AND r.status IN ('pending', 'completed')) AS given \
+                  AND r.status IN ('pending', 'completed')) AS given \
              FROM coupons c",
         ))
         .await
@@ -110,6 +111,24 @@ async fn assert_counters_match_ledger(app: &TestApp) {
             "{code}: budget used equals their discounts"
         );
     }
+    let mismatched = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT u.coupon_id FROM coupon_customer_usage u WHERE u.redemptions <> \
+               (SELECT COUNT(*) FROM redemptions r WHERE r.coupon_id = u.coupon_id \
+                  AND r.customer_id = u.customer_key AND r.status IN ('pending', 'completed')) \
+             UNION ALL \
+             SELECT s.customer_key FROM customer_stats s WHERE s.active_redemptions <> \
+               (SELECT COUNT(*) FROM redemptions r WHERE r.tenant_id = s.tenant_id \
+                  AND (r.customer_id = s.customer_key OR 'email:' || r.customer_email = s.customer_key) \
+                  AND r.status IN ('pending', 'completed'))",
+        ))
+        .await
+        .unwrap();
+    assert!(
+        mismatched.is_empty(),
+        "customer counts equal active redemptions"
+    );
 }
 
 async fn a_redemption_lives_through_confirm_and_revert(backend: Backend) {
@@ -412,7 +431,7 @@ async fn redeem_refuses_bad_input_and_coupons_that_do_not_apply(backend: Backend
 }
 
 /// Fires `requests` at the servers' channels at once, round-robin, and splits the outcomes.
-async fn race(
+pub(crate) async fn race(
     channels: &[Channel],
     token: &str,
     requests: Vec<pb::RedeemRequest>,
@@ -437,21 +456,7 @@ async fn race(
     (won, lost)
 }
 
-/// Three server processes on one database, several connections to each.
-async fn cluster(app: &TestApp) -> (Vec<ServerProcess>, Vec<Channel>) {
-    let processes: Vec<ServerProcess> = (0..3)
-        .map(|_| ServerProcess::spawn(&app.database_url))
-        .collect();
-    let mut channels = Vec::new();
-    for process in &processes {
-        for _ in 0..4 {
-            channels.push(connect(process.addr).await);
-        }
-    }
-    (processes, channels)
-}
-
-fn reasons(lost: &[Status]) -> Vec<String> {
+pub(crate) fn reasons(lost: &[Status]) -> Vec<String> {
     let mut reasons: Vec<String> = lost
         .iter()
         .map(|s| format!("{:?} {}", s.code(), error_reason(s).unwrap_or_default()))
@@ -488,7 +493,7 @@ async fn limits_hold_when_three_processes_race(backend: Backend) {
         ),
     )
     .await;
-    let (_processes, channels) = cluster(&app).await;
+    let (_processes, channels) = server_processes(&app, 3).await;
 
     let requests = (0..400)
         .map(|n| {
@@ -545,17 +550,20 @@ async fn limits_hold_when_three_processes_race(backend: Backend) {
 async fn identical_retries_racing_redeem_once(backend: Backend) {
     let app = spawn_app(backend).await;
     create(&app, max_uses("ONCE", 1)).await;
-    let (_processes, channels) = cluster(&app).await;
+    let (_processes, channels) = server_processes(&app, 3).await;
     let requests = (0..20)
         .map(|_| order(&["ONCE"], "order-retried", "c-1", pb::OrderStatus::Pending))
         .collect();
     let (won, lost) = race(&channels, &app.token, requests).await;
     assert!(lost.is_empty(), "{lost:?}");
     assert_eq!(won.len(), 20);
+    // Each answer carries its own call's request id; the redemptions are the first call's.
     assert!(
-        won.iter().all(|answer| answer == &won[0]),
-        "twenty identical answers"
+        won.iter()
+            .all(|answer| answer.redemptions == won[0].redemptions),
+        "twenty identical redemptions"
     );
+    assert!(won.iter().all(|answer| !answer.request_id.is_empty()));
     let ledger = app
         .coupons(&app.token)
         .list_redemptions(pb::ListRedemptionsRequest {
@@ -601,7 +609,7 @@ async fn a_revert_frees_exactly_one_slot(backend: Backend) {
         })
         .await
         .unwrap();
-    let (_processes, channels) = cluster(&app).await;
+    let (_processes, channels) = server_processes(&app, 3).await;
     let requests = (0..12)
         .map(|n| {
             order(

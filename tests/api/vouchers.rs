@@ -11,13 +11,14 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 use tonic::{transport::Channel, Code, Status};
 
 use crate::common::{
-    connect, error_reason, spawn_app, violated_fields, Auth, Backend, ServerProcess, TestApp,
+    connect, error_reason, server_processes, spawn_app, violated_fields, Auth, Backend,
+    ServerProcess, TestApp,
 };
 
 const PRICE: i64 = 10_000;
 
 /// A product with `pins` PINs ("PIN-SECRET-0000" ...) and `credits` credits; returns its idx.
-async fn stocked(app: &TestApp, pins: usize, credits: i64) -> String {
+pub(crate) async fn stocked(app: &TestApp, pins: usize, credits: i64) -> String {
     let mut admin = app.admin(&app.token);
     let product = admin
         .create_product(pb::CreateProductRequest {
@@ -66,7 +67,7 @@ async fn stocked(app: &TestApp, pins: usize, credits: i64) -> String {
     product.idx
 }
 
-fn buy(reference: &str) -> pb::PurchaseRequest {
+pub(crate) fn buy(reference: &str) -> pb::PurchaseRequest {
     pb::PurchaseRequest {
         reference: reference.into(),
         value: "fifa-2026".into(),
@@ -256,23 +257,10 @@ async fn race(
     (won, lost)
 }
 
-async fn two_processes(app: &TestApp) -> (Vec<ServerProcess>, Vec<Channel>) {
-    let processes: Vec<ServerProcess> = (0..2)
-        .map(|_| ServerProcess::spawn(&app.database_url))
-        .collect();
-    let mut channels = Vec::new();
-    for process in &processes {
-        for _ in 0..4 {
-            channels.push(connect(process.addr).await);
-        }
-    }
-    (processes, channels)
-}
-
 async fn concurrent_purchases_sell_each_pin_once(backend: Backend) {
     let app = spawn_app(backend).await;
     stocked(&app, 50, 1_000_000).await;
-    let (_processes, channels) = two_processes(&app).await;
+    let (_processes, channels) = server_processes(&app, 2).await;
     let (won, lost) = race(
         &channels,
         &app.token,
@@ -294,7 +282,7 @@ async fn concurrent_purchases_sell_each_pin_once(backend: Backend) {
 async fn racing_retries_of_one_reference_sell_one_pin(backend: Backend) {
     let app = spawn_app(backend).await;
     stocked(&app, 10, 1_000_000).await;
-    let (_processes, channels) = two_processes(&app).await;
+    let (_processes, channels) = server_processes(&app, 2).await;
     let (won, lost) = race(
         &channels,
         &app.token,

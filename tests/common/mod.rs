@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::{net::SocketAddr, time::Duration};
 
 use coupon_service::{
@@ -57,18 +59,74 @@ macro_rules! on_both_databases {
     };
 }
 
-/// A fresh database URL for `backend`; the temp dir keeps a SQLite file alive.
-pub async fn fresh_database(backend: Backend) -> (String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}/coupons.db?mode=rwc", dir.path().display()),
-        Backend::Postgres => fresh_postgres_database().await,
-    };
-    (url, dir)
+/// A test's own database: a SQLite file in a temp dir, or a PostgreSQL database that is dropped
+/// when this is, so runs leave no `cs_test_*` databases behind.
+pub struct TestDatabase {
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
 }
 
-/// Creates an empty PostgreSQL database for one test and returns its URL.
-async fn fresh_postgres_database() -> String {
+impl TestDatabase {
+    /// The temp dir (the SQLite file, the PIN key file).
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((base, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot block on its own futures: use a
+        // thread with a runtime of its own. FORCE ends connections a server left open.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let admin = Database::connect(&base).await.map_err(|e| e.to_string())?;
+                admin
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                admin.close().await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop a test database: {error}");
+        }
+    }
+}
+
+/// A fresh database URL for `backend`, and the database that keeps it alive.
+pub async fn fresh_database(backend: Backend) -> (String, TestDatabase) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}/coupons.db?mode=rwc", dir.path().display()),
+            TestDatabase {
+                dir,
+                postgres: None,
+            },
+        ),
+        Backend::Postgres => {
+            let (url, base, name) = fresh_postgres_database().await;
+            (
+                url,
+                TestDatabase {
+                    dir,
+                    postgres: Some((base, name)),
+                },
+            )
+        }
+    }
+}
+
+/// Creates an empty PostgreSQL database for one test: its URL, the server's URL and its name.
+async fn fresh_postgres_database() -> (String, String, String) {
     let base = std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
@@ -81,7 +139,7 @@ async fn fresh_postgres_database() -> String {
         .expect("create test database");
     admin.close().await.ok();
     let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
-    format!("{prefix}/{name}")
+    (format!("{prefix}/{name}"), base, name)
 }
 
 /// Settings for a test server on a free port.
@@ -92,6 +150,7 @@ pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings
         database: DatabaseArgs {
             database_url: database_url.to_owned(),
             pool_size: 8,
+            sqlite_synchronous: Default::default(),
         },
         no_migrate: false,
         demo: false,
@@ -110,6 +169,7 @@ pub fn test_settings(database_url: &str, dir: &std::path::Path) -> ServeSettings
         tls_key: None,
         tls_client_ca: None,
         health_listen: None,
+        quotas: Default::default(),
     }
 }
 
@@ -128,7 +188,7 @@ pub struct TestApp {
     pub pin_key: PinKey,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    _database: TestDatabase,
 }
 
 /// Starts a server on a fresh database with tenant "acme".
@@ -155,6 +215,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
     let store = Store::connect(&DatabaseSettings {
         url: database_url.clone(),
         pool_size: 4,
+        sqlite_synchronous: Default::default(),
     })
     .await
     .expect("test store");
@@ -169,7 +230,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut ServeSett
         pin_key: PinKey::from_base64(TEST_PIN_KEY).expect("pin key"),
         stop: Some(stop),
         server: Some(server),
-        _dir: dir,
+        _database: dir,
     };
     app.token = app.new_tenant("acme", Scopes::all()).await;
     app
@@ -229,9 +290,12 @@ impl Drop for TestApp {
     }
 }
 
-/// Adds an `authorization` header to every call.
+/// Adds an `authorization` header to every call, and a deadline when one is set.
 #[derive(Clone)]
-pub struct Auth(Option<MetadataValue<tonic::metadata::Ascii>>);
+pub struct Auth(
+    Option<MetadataValue<tonic::metadata::Ascii>>,
+    Option<Duration>,
+);
 
 impl Auth {
     pub fn bearer(token: &str) -> Self {
@@ -239,11 +303,17 @@ impl Auth {
     }
 
     pub fn header(value: &str) -> Self {
-        Self(Some(value.parse().expect("header value")))
+        Self(Some(value.parse().expect("header value")), None)
     }
 
     pub fn none() -> Self {
-        Self(None)
+        Self(None, None)
+    }
+
+    /// Sends `timeout` as every call's deadline (`grpc-timeout`).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.1 = Some(timeout);
+        self
     }
 }
 
@@ -253,6 +323,9 @@ impl Interceptor for Auth {
             request
                 .metadata_mut()
                 .insert("authorization", value.clone());
+        }
+        if let Some(timeout) = self.1 {
+            request.set_timeout(timeout);
         }
         Ok(request)
     }
@@ -290,8 +363,17 @@ impl ServerProcess {
         Self::spawn_logging(database_url, None)
     }
 
+    /// Like `spawn`, with extra command-line arguments for `serve`.
+    pub fn spawn_with_args(database_url: &str, extra: &[&str]) -> Self {
+        Self::start(database_url, None, extra)
+    }
+
     /// Like `spawn`, writing debug logs (JSON, as in production) to `log` when given.
     pub fn spawn_logging(database_url: &str, log: Option<&std::path::Path>) -> Self {
+        Self::start(database_url, log, &[])
+    }
+
+    fn start(database_url: &str, log: Option<&std::path::Path>, extra: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
         let stderr = match log {
             Some(path) => std::process::Stdio::from(std::fs::File::create(path).expect("log file")),
@@ -308,6 +390,7 @@ impl ServerProcess {
                 "--pool-size",
                 "8",
             ])
+            .args(extra)
             .env("DATABASE_URL", database_url)
             .env("COUPON_PIN_KEY", TEST_PIN_KEY)
             .env("RUST_LOG", if log.is_some() { "debug" } else { "warn" })
@@ -329,9 +412,32 @@ impl ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// Kills the process with SIGKILL, as `kill -9` would: no drain, no cleanup.
+    pub fn kill_9(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// `count` server processes on the test's database, with four connections to each: real
+/// replicas racing through one database.
+pub async fn server_processes(app: &TestApp, count: usize) -> (Vec<ServerProcess>, Vec<Channel>) {
+    let processes: Vec<ServerProcess> = (0..count)
+        .map(|_| ServerProcess::spawn(&app.database_url))
+        .collect();
+    let mut channels = Vec::new();
+    for process in &processes {
+        for _ in 0..4 {
+            channels.push(connect(process.addr).await);
+        }
+    }
+    (processes, channels)
 }

@@ -1,16 +1,20 @@
 //! Checkouts in, priced carts and validations out.
 
-use super::coupon::{conditions_to_pb, discount_to_pb, segment_to_pb};
+use super::coupon::{conditions_to_pb, discount_to_pb, segment_to_pb, target_to_pb};
 use crate::{
+    app::pricing::{PricingCommand, RequestedCode},
     domain::{
         cart::{Checkout, CheckoutInput, Customer, CustomerHistory, LineInput},
         coupon::{Conditions, Coupon},
         engine::{PricedCart, Reason},
         messages::{applied_message, reason_message, Locale},
-        InvalidInput,
+        InvalidInput, Violations,
     },
     pb,
 };
+
+/// Most codes Validate and Apply take at once.
+const MAX_CODES: usize = 20;
 
 /// A request's checkout, checked; problems are reported under `checkout.`.
 pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, InvalidInput> {
@@ -68,6 +72,30 @@ pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, Inva
     Checkout::parse(input, "checkout")
 }
 
+/// Validate's and Apply's codes and checkout, with every invalid field at once.
+pub(crate) fn pricing_command(
+    codes: &[String],
+    checkout: Option<pb::Checkout>,
+) -> Result<PricingCommand, InvalidInput> {
+    let mut violations = Violations::new();
+    violations.require(
+        !codes.is_empty() && codes.len() <= MAX_CODES,
+        "codes",
+        "name 1 to 20 codes",
+    );
+    let checkout = checkout_from_pb(checkout).map_err(|invalid| violations.merge(invalid));
+    match checkout {
+        Ok(checkout) => violations.finish(PricingCommand {
+            codes: codes
+                .iter()
+                .map(|text| RequestedCode::parse(text))
+                .collect(),
+            checkout,
+        }),
+        Err(()) => Err(violations.into_error()),
+    }
+}
+
 /// A reason as a rejection in the caller's language.
 pub fn rejection_to_pb(reason: &Reason, locale: Locale) -> pb::Rejection {
     pb::Rejection {
@@ -77,7 +105,9 @@ pub fn rejection_to_pb(reason: &Reason, locale: Locale) -> pb::Rejection {
     }
 }
 
-/// The public face of a coupon.
+/// The public face of a coupon: its target and the conditions a customer needs to know, as the
+/// coupon states them; never who else may use it (customer lists), whose referral code it is, nor
+/// the payment links it is limited to.
 pub fn summary_to_pb(coupon: &Coupon) -> pb::CouponSummary {
     let rules = &coupon.rules;
     let c = &rules.conditions;
@@ -93,31 +123,37 @@ pub fn summary_to_pb(coupon: &Coupon) -> pb::CouponSummary {
         min_subtotal: c.min_subtotal,
         min_quantity: c.min_quantity,
         customer_segment: segment_to_pb(c.customer_segment) as i32,
-        validity: Some(pb::Conditions {
-            customer_segment: pb::CustomerSegment::Unspecified as i32,
-            ..conditions_to_pb(&Conditions {
-                starts_at: c.starts_at,
-                ends_at: c.ends_at,
-                ..Conditions::default()
-            })
-        }),
+        validity: Some(conditions_to_pb(&Conditions {
+            customer_ids: Vec::new(),
+            customer_emails: Vec::new(),
+            customer_phones: Vec::new(),
+            referrer_customer_id: None,
+            payment_link_ids: Vec::new(),
+            ..c.clone()
+        })),
+        target: Some(target_to_pb(&rules.target)),
     }
 }
 
-/// One code's validation.
+/// One code's validation. `potential_discount` is what the coupon gives on its own when its
+/// `reasons` are resolved; a refused code gives nothing, so its `discount` is 0. A code that is
+/// not found (or not for this payment link) shows no coupon.
 pub fn validation_to_pb(
     code: &str,
     coupon: Option<&Coupon>,
-    discount: i64,
+    potential_discount: i64,
     reasons: &[Reason],
     locale: Locale,
 ) -> pb::CodeValidation {
+    let valid = reasons.is_empty();
+    let found = !reasons.contains(&Reason::CouponNotFound);
     pb::CodeValidation {
         code: code.to_owned(),
-        valid: reasons.is_empty(),
-        coupon: coupon.map(summary_to_pb),
-        discount,
+        valid,
+        coupon: coupon.filter(|_| found).map(summary_to_pb),
+        discount: if valid { potential_discount } else { 0 },
         rejections: reasons.iter().map(|r| rejection_to_pb(r, locale)).collect(),
+        potential_discount: if found { potential_discount } else { 0 },
     }
 }
 
@@ -144,6 +180,7 @@ pub fn priced_cart_to_pb(priced: &PricedCart, currency: &str, locale: Locale) ->
         shipping: priced.shipping,
         shipping_discount: priced.shipping_discount,
         tax: priced.tax,
+        total_amount: priced.total_amount,
         total: priced.total,
         discount: priced.item_discount + priced.shipping_discount,
         free_delivery: priced.free_delivery,
@@ -170,7 +207,7 @@ pub fn priced_cart_to_pb(priced: &PricedCart, currency: &str, locale: Locale) ->
                 validation_to_pb(
                     r.code.as_str(),
                     r.coupon.as_ref(),
-                    r.discount,
+                    r.potential_discount,
                     &r.reasons,
                     locale,
                 )

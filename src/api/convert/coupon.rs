@@ -7,6 +7,7 @@ use crate::{
             Conditions, Coupon, CouponRules, CustomerSegment, DiscountRule, Limits, Predicate,
             PredicateOperator, Stacking, Target,
         },
+        text::refuse_nul,
         Currency, Violations,
     },
     pb,
@@ -27,7 +28,10 @@ pub const UPDATABLE: &[&str] = &[
 /// Every rule of a proto coupon, with violations recorded under `coupon.`.
 pub fn rules_from_pb(coupon: &pb::Coupon, violations: &mut Violations) -> CouponRules {
     CouponRules {
-        description: coupon.description.trim().to_owned(),
+        description: {
+            refuse_nul("coupon.description", &coupon.description, violations);
+            coupon.description.trim().to_owned()
+        },
         currency: currency_from_pb(&coupon.currency, violations),
         discount: discount_from_pb(coupon.discount.as_ref(), violations),
         target: target_from_pb(coupon.target.as_ref()),
@@ -187,6 +191,7 @@ fn conditions_from_pb(
             violations,
         ),
         referrer_customer_id: (!referrer.is_empty()).then(|| referrer.to_owned()),
+        payment_link_ids: clean(&c.payment_link_ids),
     }
 }
 
@@ -328,7 +333,8 @@ pub fn discount_to_pb(discount: &DiscountRule) -> pb::Discount {
     pb::Discount { kind: Some(kind) }
 }
 
-fn target_to_pb(target: &Target) -> pb::Target {
+/// A target as its proto message.
+pub fn target_to_pb(target: &Target) -> pb::Target {
     pb::Target {
         product_ids: target.product_ids.clone(),
         skus: target.skus.clone(),
@@ -367,6 +373,7 @@ pub fn conditions_to_pb(c: &Conditions) -> pb::Conditions {
         order_predicates: predicates(&c.order_predicates),
         item_predicates: predicates(&c.item_predicates),
         referrer_customer_id: c.referrer_customer_id.clone().unwrap_or_default(),
+        payment_link_ids: c.payment_link_ids.clone(),
     }
 }
 

@@ -3,6 +3,9 @@
 
 pub mod checkout;
 pub mod coupon;
+pub mod ledger;
+pub mod policy;
+pub mod quota;
 pub mod voucher;
 
 use crate::domain::Timestamp;

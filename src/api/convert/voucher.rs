@@ -122,6 +122,8 @@ pub fn pins_from_pb(pins: &[pb::PinInput], violations: &mut Violations) -> Vec<P
                 }
             };
             let serial = input.serial.trim();
+            crate::domain::text::refuse_nul(&format!("pins[{index}].pin"), pin, violations);
+            crate::domain::text::refuse_nul(&format!("pins[{index}].serial"), serial, violations);
             Some(PinToImport {
                 pin: pin.to_owned(),
                 serial: if serial.is_empty() {

@@ -53,6 +53,10 @@ fn targets_items(rules: &CouponRules) -> bool {
 }
 
 /// Every reason `coupon` does not apply; empty when it does.
+///
+/// A coupon limited to other payment links answers only "not found", as the payment-link API
+/// does, so a checkout learns nothing about a coupon that is not for it. The tenant's policy is
+/// checked before the coupon's own conditions, and a rule both state is reported once.
 pub fn reasons(
     coupon: &Coupon,
     ledger: &LedgerView,
@@ -64,25 +68,33 @@ pub fn reasons(
     let c = &rules.conditions;
     let cart = &checkout.cart;
     let original = rules.stacking.replaces_item_promotions;
-    let mut reasons = Vec::new();
+    if !c.payment_link_ids.is_empty() && !c.payment_link_ids.contains(&checkout.payment_link_id) {
+        return vec![Reason::CouponNotFound];
+    }
+    let mut reasons = policy_reasons(checkout);
+    let mut add = |reason: Reason| {
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    };
 
     if !coupon.active {
-        reasons.push(Reason::CouponInactive);
+        add(Reason::CouponInactive);
     }
     if let Some(starts_at) = c.starts_at.filter(|s| now < *s) {
-        reasons.push(Reason::CouponNotStarted { starts_at });
+        add(Reason::CouponNotStarted { starts_at });
     }
     if let Some(ended_at) = c.ends_at.filter(|e| now >= *e) {
-        reasons.push(Reason::CouponExpired { ended_at });
+        add(Reason::CouponExpired { ended_at });
     }
     if let Some(currency) = rules.currency.filter(|c| *c != cart.currency) {
-        reasons.push(Reason::CurrencyMismatch {
+        add(Reason::CurrencyMismatch {
             coupon: currency,
             cart: cart.currency,
         });
     }
     if !c.channels.is_empty() && !contains_ci(&c.channels, &checkout.channel) {
-        reasons.push(Reason::ChannelNotEligible {
+        add(Reason::ChannelNotEligible {
             channel: checkout.channel.clone(),
         });
     }
@@ -91,7 +103,7 @@ pub fn reasons(
         || (!checkout.order_type.is_empty()
             && contains_ci(&c.excluded_order_types, &checkout.order_type));
     if order_type_refused {
-        reasons.push(Reason::OrderTypeNotEligible {
+        add(Reason::OrderTypeNotEligible {
             order_type: checkout.order_type.clone(),
         });
     }
@@ -100,7 +112,7 @@ pub fn reasons(
         && !checkout.payment_method.is_empty()
         && !contains_ci(&c.payment_methods, &checkout.payment_method)
     {
-        reasons.push(Reason::PaymentMethodNotEligible {
+        add(Reason::PaymentMethodNotEligible {
             payment_method: checkout.payment_method.clone(),
         });
     }
@@ -112,29 +124,33 @@ pub fn reasons(
         &c.customer_emails,
         &c.customer_phones,
     ) {
-        reasons.push(Reason::CustomerNotEligible {
-            segment: c.customer_segment,
+        let segment = c.customer_segment;
+        add(if is_guest(checkout, segment) {
+            Reason::SignInRequired { segment }
+        } else {
+            Reason::CustomerNotEligible { segment }
         });
     }
     if c.requires_verified_phone && !checkout.customer.phone_verified {
-        reasons.push(Reason::PhoneNotVerified);
+        add(Reason::PhoneNotVerified);
     }
     if c.exclusive_of_loyalty_points && checkout.loyalty_points_used > 0 {
-        reasons.push(Reason::NotCombinableWithPoints);
+        add(Reason::NotCombinableWithPoints);
     }
     if c.referrer_customer_id
         .as_deref()
         .is_some_and(|owner| !checkout.customer.id.is_empty() && owner == checkout.customer.id)
     {
-        reasons.push(Reason::ReferrerCannotUse);
+        add(Reason::ReferrerCannotUse);
     }
     for p in &c.order_predicates {
         let values = predicate::order_values(&p.field, checkout, original);
         if !predicate::holds(p, values.as_deref()) {
-            reasons.push(Reason::PredicateFailed {
+            add(Reason::PredicateFailed {
                 field: p.field.clone(),
                 operator: p.operator,
                 values: p.values.clone(),
+                currency: predicate::is_money_order_field(&p.field).then_some(cart.currency),
             });
         }
     }
@@ -144,12 +160,12 @@ pub fn reasons(
         !eligible.iter().any(|e| *e)
     };
     if no_items {
-        reasons.push(Reason::NoEligibleItems);
+        add(Reason::NoEligibleItems);
     }
     let subtotal = cart.subtotal(original);
     if subtotal < c.min_subtotal {
         if let Some(currency) = rules.currency {
-            reasons.push(Reason::BelowMinimumAmount {
+            add(Reason::BelowMinimumAmount {
                 minimum: c.min_subtotal,
                 missing: c.min_subtotal - subtotal,
                 currency,
@@ -175,28 +191,60 @@ pub fn reasons(
         }
     }
     if let Some((minimum, missing)) = quantity_gap {
-        reasons.push(Reason::BelowMinimumQuantity { minimum, missing });
+        add(Reason::BelowMinimumQuantity { minimum, missing });
     }
     let limits = &rules.limits;
     if limits
         .max_redemptions
         .is_some_and(|max| ledger.usage.redemptions >= max)
     {
-        reasons.push(Reason::UsageLimitReached);
+        add(Reason::UsageLimitReached);
     }
     if limits
         .max_redemptions_per_customer
         .is_some_and(|max| ledger.customer_redemptions >= max)
     {
-        reasons.push(Reason::CustomerLimitReached);
+        add(Reason::CustomerLimitReached);
     }
     if limits
         .budget
         .is_some_and(|budget| ledger.usage.budget_used >= budget)
     {
-        reasons.push(Reason::BudgetExhausted);
+        add(Reason::BudgetExhausted);
     }
     reasons
+}
+
+/// The tenant policy's reasons, in the order a coupon's own conditions would give them.
+fn policy_reasons(checkout: &Checkout) -> Vec<Reason> {
+    let policy = &checkout.policy;
+    let mut reasons = Vec::new();
+    if policy.refuses_order_type(&checkout.order_type) {
+        reasons.push(Reason::OrderTypeNotEligible {
+            order_type: checkout.order_type.clone(),
+        });
+    }
+    if policy.requires_verified_phone && !checkout.customer.phone_verified {
+        reasons.push(Reason::PhoneNotVerified);
+    }
+    if policy.refuse_loyalty_points && checkout.loyalty_points_used > 0 {
+        reasons.push(Reason::NotCombinableWithPoints);
+    }
+    reasons
+}
+
+/// Whether the checkout says nothing of who the customer is that `segment` could decide on: for
+/// new and returning customers no id, e-mail or stated history; for a list no id, e-mail or
+/// phone. Such a customer (a guest) could only become eligible by signing in.
+fn is_guest(checkout: &Checkout, segment: CustomerSegment) -> bool {
+    let customer = &checkout.customer;
+    match segment {
+        CustomerSegment::All => false,
+        CustomerSegment::New | CustomerSegment::Returning => {
+            customer.ledger_key().is_none() && customer.history == CustomerHistory::Unknown
+        }
+        CustomerSegment::Listed => customer.ledger_key().is_none() && customer.phone.is_empty(),
+    }
 }
 
 fn customer_eligible(

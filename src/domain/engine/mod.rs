@@ -26,7 +26,8 @@ pub struct LedgerView {
     pub usage: Usage,
     /// Active redemptions of this coupon by this customer.
     pub customer_redemptions: i64,
-    /// Whether the customer has a completed order; `None` when the customer is unknown.
+    /// Whether the customer has an active (pending or completed) redemption in the ledger;
+    /// `None` when the customer is unknown.
     pub customer_returning: Option<bool>,
 }
 
@@ -54,7 +55,7 @@ pub fn evaluate(
 ) -> Evaluation {
     let original = coupon.rules.stacking.replaces_item_promotions;
     let eligible = eligibility::eligible_lines(&coupon.rules, checkout, original);
-    let reasons = eligibility::reasons(coupon, ledger, checkout, now, &eligible);
+    let mut reasons = eligibility::reasons(coupon, ledger, checkout, now, &eligible);
     let remaining = Remaining::full(&checkout.cart, original);
     let benefit = discount::benefit(
         &coupon.rules,
@@ -64,6 +65,9 @@ pub fn evaluate(
         original,
         budget_left(coupon),
     );
+    if reasons.is_empty() && benefit.total() == 0 {
+        reasons.push(Reason::NoDiscount);
+    }
     Evaluation { reasons, benefit }
 }
 
@@ -108,8 +112,9 @@ pub struct Applied {
 pub struct Rejected {
     pub code: Code,
     pub coupon: Option<Coupon>,
-    /// What it would have given on its own.
-    pub discount: i64,
+    /// What it would have given on its own had its reasons been resolved (0 when it is refused
+    /// only for stacking, or does not exist); it gives nothing.
+    pub potential_discount: i64,
     pub reasons: Vec<Reason>,
 }
 
@@ -122,6 +127,8 @@ pub struct PricedCart {
     pub shipping: i64,
     pub shipping_discount: i64,
     pub tax: i64,
+    /// The total before any coupon: subtotal + shipping + tax.
+    pub total_amount: i64,
     pub total: i64,
     pub free_delivery: bool,
     pub exclusive_price: bool,
@@ -148,7 +155,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
             rejected.push(Rejected {
                 code: candidate.code,
                 coupon: None,
-                discount: 0,
+                potential_discount: 0,
                 reasons: vec![Reason::CouponNotFound],
             });
             continue;
@@ -159,7 +166,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
         } else {
             rejected.push(Rejected {
                 code: coupon.code.clone(),
-                discount: evaluation.benefit.total(),
+                potential_discount: evaluation.benefit.total(),
                 coupon: Some(coupon),
                 reasons: evaluation.reasons,
             });
@@ -187,7 +194,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
                 .unwrap_or_else(|| coupon.code.clone());
             rejected.push(Rejected {
                 code: coupon.code.clone(),
-                discount: 0,
+                potential_discount: 0,
                 coupon: Some(coupon),
                 reasons: vec![Reason::NotCombinable { with }],
             });
@@ -210,6 +217,17 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
             original,
             budget_left(&coupon),
         );
+        // Earlier coupons may have left this one nothing to take off: then it is refused, not
+        // applied, so that redeeming never uses a coupon for nothing.
+        if benefit.total() == 0 {
+            rejected.push(Rejected {
+                code: coupon.code.clone(),
+                potential_discount: 0,
+                coupon: Some(coupon),
+                reasons: vec![Reason::NoDiscount],
+            });
+            continue;
+        }
         remaining.take(&benefit);
         applied.push(Applied { coupon, benefit });
     }
@@ -269,6 +287,7 @@ fn assemble(
         .map(|a| a.coupon.rules.stacking.removed_promotions_hint.clone())
         .unwrap_or_default();
     PricedCart {
+        total_amount: subtotal + cart.shipping + cart.tax,
         total: subtotal - item_discount + cart.shipping - shipping_discount + cart.tax,
         lines,
         subtotal,

@@ -2,6 +2,10 @@
 //!
 //! Values that parse as decimal numbers on both sides compare as numbers (exactly, without
 //! floats); anything else compares as case-insensitive text. Money fields are minor units.
+//!
+//! A field named `metadata.<key>` is always the metadata key, so a caller's own `cart_qty` or
+//! `category` can be tested although built-in fields carry those names; a bare name is a
+//! built-in field first and metadata otherwise.
 
 use std::str::FromStr;
 
@@ -12,11 +16,35 @@ use crate::domain::{
     coupon::{Predicate, PredicateOperator},
 };
 
+/// The prefix that addresses metadata whatever the key's name.
+pub const METADATA_PREFIX: &str = "metadata.";
+
+/// Order fields whose values are money, in minor units of the cart's currency.
+const ORDER_MONEY_FIELDS: &[&str] = &[
+    "subtotal",
+    "selling_price_subtotal",
+    "original_price_subtotal",
+    "shipping",
+    "tax",
+];
+
+/// Whether an order predicate's field is money (its values are minor units and messages write
+/// them as amounts). Metadata is never money: its values are the caller's own text.
+pub fn is_money_order_field(field: &str) -> bool {
+    ORDER_MONEY_FIELDS.contains(&field)
+}
+
 /// The values of an order field or order metadata key; `None` when the checkout has none.
 pub fn order_values(field: &str, checkout: &Checkout, original: bool) -> Option<Vec<String>> {
     let cart = &checkout.cart;
+    if let Some(key) = field.strip_prefix(METADATA_PREFIX) {
+        return cart.metadata.get(key).map(|v| vec![v.clone()]);
+    }
     let value = match field {
         "subtotal" => cart.subtotal(original).to_string(),
+        // The redeem API's order totals at selling and at original (MRP) prices.
+        "selling_price_subtotal" => cart.subtotal(false).to_string(),
+        "original_price_subtotal" => cart.subtotal(true).to_string(),
         "quantity" | "cart_qty" => cart.quantity().to_string(),
         "shipping" => cart.shipping.to_string(),
         "tax" => cart.tax.to_string(),
@@ -30,6 +58,9 @@ pub fn order_values(field: &str, checkout: &Checkout, original: bool) -> Option<
 
 /// The values of an item field or item metadata key; `None` when the line has none.
 pub fn item_values(field: &str, line: &Line, original: bool) -> Option<Vec<String>> {
+    if let Some(key) = field.strip_prefix(METADATA_PREFIX) {
+        return line.metadata.get(key).map(|v| vec![v.clone()]);
+    }
     let value = match field {
         "product_id" => line.product_id.clone(),
         "sku" => present(&line.sku)?,

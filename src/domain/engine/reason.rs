@@ -34,6 +34,11 @@ pub enum Reason {
     CustomerNotEligible {
         segment: CustomerSegment,
     },
+    /// A guest (no customer id, e-mail or history) checked a coupon that depends on who the
+    /// customer is: signing in is what would make it apply.
+    SignInRequired {
+        segment: CustomerSegment,
+    },
     PhoneNotVerified,
     NotCombinableWithPoints,
     ReferrerCannotUse,
@@ -41,6 +46,9 @@ pub enum Reason {
         field: String,
         operator: PredicateOperator,
         values: Vec<String>,
+        /// The cart's currency when the field is money (values in minor units), so messages
+        /// write the values as amounts.
+        currency: Option<Currency>,
     },
     NoEligibleItems,
     BelowMinimumAmount {
@@ -55,6 +63,10 @@ pub enum Reason {
     UsageLimitReached,
     CustomerLimitReached,
     BudgetExhausted,
+    /// Everything else holds but the coupon would take nothing off this checkout (free shipping
+    /// on an order without shipping, an exclusive price above the price paid): redeeming it
+    /// would use up a limited coupon for nothing.
+    NoDiscount,
     /// Stacking: an exclusive coupon and another were both asked for.
     NotCombinable {
         with: Code,
@@ -74,6 +86,7 @@ impl Reason {
             Reason::OrderTypeNotEligible { .. } => "ORDER_TYPE_NOT_ELIGIBLE",
             Reason::PaymentMethodNotEligible { .. } => "PAYMENT_METHOD_NOT_ELIGIBLE",
             Reason::CustomerNotEligible { .. } => "CUSTOMER_NOT_ELIGIBLE",
+            Reason::SignInRequired { .. } => "SIGN_IN_REQUIRED",
             Reason::PhoneNotVerified => "PHONE_NOT_VERIFIED",
             Reason::NotCombinableWithPoints => "NOT_COMBINABLE_WITH_POINTS",
             Reason::ReferrerCannotUse => "REFERRER_CANNOT_USE",
@@ -84,6 +97,7 @@ impl Reason {
             Reason::UsageLimitReached => "USAGE_LIMIT_REACHED",
             Reason::CustomerLimitReached => "CUSTOMER_LIMIT_REACHED",
             Reason::BudgetExhausted => "BUDGET_EXHAUSTED",
+            Reason::NoDiscount => "NO_DISCOUNT",
             Reason::NotCombinable { .. } => "NOT_COMBINABLE",
         }
     }
@@ -108,18 +122,25 @@ impl Reason {
             Reason::PaymentMethodNotEligible { payment_method } => {
                 vec![("payment_method", payment_method.clone())]
             }
-            Reason::CustomerNotEligible { segment } => {
+            Reason::CustomerNotEligible { segment } | Reason::SignInRequired { segment } => {
                 vec![("customer_segment", format!("{segment:?}").to_uppercase())]
             }
             Reason::PredicateFailed {
                 field,
                 operator,
                 values,
-            } => vec![
-                ("field", field.clone()),
-                ("operator", format!("{operator:?}").to_uppercase()),
-                ("values", values.join(",")),
-            ],
+                currency,
+            } => {
+                let mut pairs = vec![
+                    ("field", field.clone()),
+                    ("operator", format!("{operator:?}").to_uppercase()),
+                    ("values", values.join(",")),
+                ];
+                if let Some(currency) = currency {
+                    pairs.push(("currency", currency.to_string()));
+                }
+                pairs
+            }
             Reason::BelowMinimumAmount {
                 minimum,
                 missing,

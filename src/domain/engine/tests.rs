@@ -33,7 +33,7 @@ fn coupon(code: &str, discount: DiscountRule) -> Coupon {
 fn line(product: &str, price: i64, quantity: i64) -> LineInput {
     LineInput {
         product_id: product.into(),
-        unit_price: price,
+        unit_price: Some(price),
         quantity,
         ..Default::default()
     }
@@ -342,7 +342,9 @@ fn customer_segments_follow_the_caller_then_the_ledger() {
     let mut first = save200();
     first.rules.conditions.min_subtotal = 0;
     first.rules.conditions.customer_segment = CustomerSegment::New;
-    let cart = checkout(vec![line("a", 1_000, 1)]);
+    let guest = checkout(vec![line("a", 1_000, 1)]);
+    let mut cart = guest.clone();
+    cart.customer.id = "cust-1".into();
     let returning = LedgerView {
         customer_returning: Some(true),
         ..LedgerView::default()
@@ -364,6 +366,83 @@ fn customer_segments_follow_the_caller_then_the_ledger() {
         !evaluate(&first, &unknown, &cart, NOW).is_valid(),
         "an unknown customer is not new"
     );
+    assert_eq!(
+        evaluate(&first, &unknown, &guest, NOW).reasons,
+        vec![Reason::SignInRequired {
+            segment: CustomerSegment::New
+        }],
+        "a guest is told to sign in, not that the coupon is for new customers"
+    );
+}
+
+#[test]
+fn the_tenant_policy_comes_first_and_a_shared_rule_is_reported_once() {
+    let mut own = coupon("OWN", DiscountRule::FixedAmount { amount: 100 });
+    own.rules.conditions.exclusive_of_loyalty_points = true;
+    own.rules.conditions.channels = vec!["app".into()];
+    let mut cart = checkout(vec![line("a", 1_000, 1)]);
+    cart.loyalty_points_used = 10;
+    cart.order_type = "Fundraising".into();
+    let cart = cart.under_policy(crate::domain::policy::TenantPolicy {
+        refuse_loyalty_points: true,
+        excluded_order_types: vec!["fundraising".into()],
+        default_channel: "app".into(),
+        ..Default::default()
+    });
+    assert_eq!(
+        cart.channel, "app",
+        "the default channel fills a missing one"
+    );
+    assert_eq!(
+        evaluate(&own, &LedgerView::default(), &cart, NOW).reasons,
+        vec![
+            Reason::OrderTypeNotEligible {
+                order_type: "Fundraising".into()
+            },
+            Reason::NotCombinableWithPoints,
+        ]
+    );
+}
+
+#[test]
+fn a_coupon_for_other_payment_links_is_only_not_found() {
+    let mut linked = coupon("LINKED", DiscountRule::FixedAmount { amount: 100 });
+    linked.rules.conditions.payment_link_ids = vec!["pl-1".into()];
+    linked.rules.conditions.min_subtotal = 1_000_000;
+    let mut cart = checkout(vec![line("a", 1_000, 1)]);
+    let ledger = LedgerView::default();
+    assert_eq!(
+        evaluate(&linked, &ledger, &cart, NOW).reasons,
+        vec![Reason::CouponNotFound],
+        "no other reason reveals the coupon"
+    );
+    cart.payment_link_id = "pl-1".into();
+    assert_eq!(
+        evaluate(&linked, &ledger, &cart, NOW)
+            .reasons
+            .iter()
+            .map(Reason::code)
+            .collect::<Vec<_>>(),
+        ["BELOW_MINIMUM_AMOUNT"]
+    );
+}
+
+#[test]
+fn metadata_prefix_reaches_keys_that_built_in_fields_hide() {
+    let cart_qty = |field: &str| crate::domain::coupon::Predicate {
+        field: field.into(),
+        operator: crate::domain::coupon::PredicateOperator::Gt,
+        values: vec!["10".into()],
+    };
+    let mut cart = checkout(vec![line("a", 1_000, 3)]);
+    cart.cart.metadata.insert("cart_qty".into(), "11".into());
+    let mut by_metadata = coupon("META", DiscountRule::FixedAmount { amount: 100 });
+    by_metadata.rules.conditions.order_predicates = vec![cart_qty("metadata.cart_qty")];
+    let mut by_units = coupon("UNITS", DiscountRule::FixedAmount { amount: 100 });
+    by_units.rules.conditions.order_predicates = vec![cart_qty("cart_qty")];
+    let ledger = LedgerView::default();
+    assert!(evaluate(&by_metadata, &ledger, &cart, NOW).is_valid());
+    assert!(!evaluate(&by_units, &ledger, &cart, NOW).is_valid());
 }
 
 // === properties ===
@@ -402,7 +481,7 @@ fn any_cart() -> impl Strategy<Value = Checkout> {
                 .map(|(i, (price, markup, quantity, category))| LineInput {
                     product_id: format!("p{i}"),
                     categories: vec![format!("c{category}")],
-                    unit_price: price,
+                    unit_price: Some(price),
                     original_unit_price: price + markup,
                     quantity,
                     ..Default::default()

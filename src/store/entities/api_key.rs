@@ -9,6 +9,9 @@ pub struct Model {
     pub secret_hash: String,
     pub scopes: String,
     pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

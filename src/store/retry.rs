@@ -1,10 +1,8 @@
-//! Portable raw SQL for the statements SeaORM's builders do not express (conditional upserts,
-//! `RETURNING` from guarded updates), and the retry of transactions that lost to contention.
+//! The retry of transactions that lost to contention.
 
 use std::time::Duration;
 
 use rand::Rng;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 use super::StoreError;
 
@@ -30,24 +28,4 @@ where
             other => return other,
         }
     }
-}
-
-/// A statement in the backend's parameter syntax: `$1` for PostgreSQL, `?1` for SQLite.
-pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    let sql = match backend {
-        DbBackend::Postgres => sql.replace("MAX(", "GREATEST("),
-        _ => sql.replace('$', "?"),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-pub(crate) async fn execute(
-    txn: &DatabaseTransaction,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<u64, StoreError> {
-    let result = txn
-        .execute_raw(statement(txn.get_database_backend(), sql, values))
-        .await?;
-    Ok(result.rows_affected())
 }
