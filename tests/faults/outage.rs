@@ -5,6 +5,7 @@
 //! restart; and the history checks out.
 
 use std::{
+    str::FromStr,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -16,7 +17,7 @@ use coupon_service::{
     pb,
     server::{LIVENESS, SERVICE_NAMES},
 };
-use sea_orm::sqlx::{self, Connection, Executor};
+use sea_orm::sqlx::{self, ConnectOptions, Connection, Executor};
 use tonic::{transport::Channel, Code, Status};
 use tonic_health::pb::{
     health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
@@ -40,7 +41,8 @@ const FLOWS: usize = 60;
 const FELT_WITHIN: Duration = Duration::from_secs(60);
 
 async fn health(channel: &Channel, service: &str) -> ServingStatus {
-    let check = HealthClient::new(channel.clone()).check(HealthCheckRequest {
+    let mut client = HealthClient::new(channel.clone());
+    let check = client.check(HealthCheckRequest {
         service: service.into(),
     });
     let answer = tokio::time::timeout(DEADLINE, check)
@@ -194,7 +196,11 @@ async fn sqlite_file_locked_mid_load() {
     // Many more flows than the other cuts: taking the lock can wait for the server's writers,
     // and the load must still be running when the lock is finally held.
     let (load, answered) = start_load(&app, FLOWS * 8).await;
-    let mut locker = sqlx::SqliteConnection::connect(&app.database_url)
+    // The server's writers take the write lock back to back; a patient locker gets its turn.
+    let mut locker = sqlx::sqlite::SqliteConnectOptions::from_str(&app.database_url)
+        .unwrap()
+        .busy_timeout(FELT_WITHIN)
+        .connect()
         .await
         .unwrap();
     locker.execute("BEGIN EXCLUSIVE").await.unwrap();
@@ -202,8 +208,14 @@ async fn sqlite_file_locked_mid_load() {
     let held_from = answered.load(Ordering::Relaxed);
     let give_up = Instant::now() + FELT_WITHIN;
     while answered.load(Ordering::Relaxed) < held_from + 16 {
-        assert!(!load.is_finished(), "the load ended while the lock was held");
-        assert!(Instant::now() < give_up, "calls stopped being answered under the lock");
+        assert!(
+            !load.is_finished(),
+            "the load ended while the lock was held"
+        );
+        assert!(
+            Instant::now() < give_up,
+            "calls stopped being answered under the lock"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The file is still readable: a lock is contention, not an outage.
