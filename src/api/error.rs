@@ -85,7 +85,7 @@ impl ApiError {
     pub(crate) fn from_app(error: AppError, locale: Locale) -> Self {
         match error {
             AppError::Invalid(invalid) => ApiError::InvalidInput(invalid),
-            AppError::NotFound { resource, name } => ApiError::NotFound { resource, name },
+            AppError::NotFound { resource, name } => ApiError::not_found(resource, name),
             AppError::Duplicate { reason, message } => ApiError::AlreadyExists { reason, message },
             AppError::Refused { refusals } => ApiError::Refused { refusals, locale },
             AppError::StateRefused { reason, message } => {
@@ -103,34 +103,6 @@ impl ApiError {
             resource,
             name: echo(&name.into()),
         }
-    }
-}
-
-/// Gives a store error the name of the thing it is about.
-pub(crate) trait StoreResultExt<T> {
-    /// NotFound becomes NOT_FOUND for `resource` `name`.
-    fn about(self, resource: &'static str, name: &str) -> Result<T, ApiError>;
-    /// As [`about`](Self::about), and a taken unique key becomes ALREADY_EXISTS with `reason`.
-    fn taken(self, resource: &'static str, name: &str, reason: ErrorReason) -> Result<T, ApiError>;
-}
-
-impl<T> StoreResultExt<T> for Result<T, StoreError> {
-    fn about(self, resource: &'static str, name: &str) -> Result<T, ApiError> {
-        self.map_err(|error| match error {
-            StoreError::NotFound => ApiError::not_found(resource, name),
-            other => ApiError::from(other),
-        })
-    }
-
-    fn taken(self, resource: &'static str, name: &str, reason: ErrorReason) -> Result<T, ApiError> {
-        self.map_err(|error| match error {
-            StoreError::NotFound => ApiError::not_found(resource, name),
-            StoreError::AlreadyExists => ApiError::AlreadyExists {
-                reason,
-                message: format!("{resource} {:?} already exists", echo(name)),
-            },
-            other => ApiError::from(other),
-        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! Credit top-ups, idempotent by reference like every keyed request.
+//! A tenant's prepaid credits: top-ups, idempotent by reference like every keyed request, the
+//! balance and the ledger of entries.
 
 use serde::Serialize;
 
@@ -7,8 +8,12 @@ use super::{
     AppError, ErrorReason,
 };
 use crate::{
-    domain::{audit::AuditEntry, credit::CreditEntry, TenantId, Timestamp},
-    store::{credits::TopUp, new_id, Store, StoreError},
+    domain::{
+        audit::AuditEntry,
+        credit::{Balance, CreditEntry},
+        TenantId, Timestamp,
+    },
+    store::{credits::TopUp, new_id, Page, Store, StoreError},
 };
 
 const DUPLICATE_REFERENCE: Conflict = Conflict {
@@ -106,4 +111,19 @@ async fn replayed(
     )?;
     let balance = store.balance(tenant).await?.available;
     Ok(TopUp { entry, balance })
+}
+
+/// GetBalance: what the tenant can still spend, and what it has spent.
+pub(crate) async fn balance(store: &Store, tenant: &TenantId) -> Result<Balance, AppError> {
+    Ok(store.balance(tenant).await?)
+}
+
+/// ListCreditEntries: a page of the tenant's credit ledger, newest first.
+pub(crate) async fn entries(
+    store: &Store,
+    tenant: &TenantId,
+    before: Option<&str>,
+    limit: u64,
+) -> Result<Page<CreditEntry>, AppError> {
+    Ok(store.list_credit_entries(tenant, before, limit).await?)
 }

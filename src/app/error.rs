@@ -109,3 +109,31 @@ impl AppError {
         }
     }
 }
+
+/// Names the resource a store error is about, so the caller learns what was missing or taken.
+pub(crate) trait StoreResultExt<T> {
+    /// NotFound becomes NOT_FOUND for `resource` `name`.
+    fn about(self, resource: &'static str, name: &str) -> Result<T, AppError>;
+    /// As [`about`](Self::about), and a taken unique key becomes a duplicate with `reason`.
+    fn taken(self, resource: &'static str, name: &str, reason: ErrorReason) -> Result<T, AppError>;
+}
+
+impl<T> StoreResultExt<T> for Result<T, StoreError> {
+    fn about(self, resource: &'static str, name: &str) -> Result<T, AppError> {
+        self.map_err(|error| match error {
+            StoreError::NotFound => AppError::not_found(resource, name),
+            other => other.into(),
+        })
+    }
+
+    fn taken(self, resource: &'static str, name: &str, reason: ErrorReason) -> Result<T, AppError> {
+        self.map_err(|error| match error {
+            StoreError::NotFound => AppError::not_found(resource, name),
+            StoreError::AlreadyExists => AppError::Duplicate {
+                reason,
+                message: format!("{resource} {name:?} already exists"),
+            },
+            other => other.into(),
+        })
+    }
+}

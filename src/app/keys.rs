@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::AppError;
+use super::{AppError, StoreResultExt};
 use crate::{
     domain::{
         api_key::IssuedKey,
@@ -11,7 +11,7 @@ use crate::{
         tenant::KeySummary,
         InvalidInput, Scopes, TenantId, Timestamp,
     },
-    store::{Store, StoreError},
+    store::{Page, Store},
 };
 
 /// The grace period of a rotation that names none: a day to roll the new key out.
@@ -64,7 +64,7 @@ pub(crate) async fn revoke(
     store
         .revoke_key(tenant, key_id, &audit)
         .await
-        .map_err(|e| not_found_as("api key", key_id, e))
+        .about("api key", key_id)
 }
 
 /// RotateApiKey: a new key with the old key's scopes; the old one expires after `grace`.
@@ -87,13 +87,16 @@ pub(crate) async fn rotate(
     let (summary, previous) = store
         .rotate_key(tenant, key_id, &key, old_expires_at, &audit)
         .await
-        .map_err(|e| not_found_as("api key", key_id, e))?;
+        .about("api key", key_id)?;
     Ok((Issued { key, summary }, previous))
 }
 
-fn not_found_as(resource: &'static str, name: &str, error: StoreError) -> AppError {
-    match error {
-        StoreError::NotFound => AppError::not_found(resource, name),
-        other => other.into(),
-    }
+/// ListApiKeys: a page of the tenant's keys in id order; never their secrets.
+pub(crate) async fn list(
+    store: &Store,
+    tenant: &TenantId,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Page<KeySummary>, AppError> {
+    Ok(store.list_keys(tenant, after, limit).await?)
 }

@@ -337,6 +337,75 @@ impl NewCoupon {
     }
 }
 
+/// The parts of a coupon an update replaces; `None` keeps what is there. An update mask names
+/// the parts, so a part set to its empty value (no limits, no target) is a real change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CouponPatch {
+    pub description: Option<String>,
+    pub currency: Option<Option<Currency>>,
+    pub discount: Option<DiscountRule>,
+    pub target: Option<Target>,
+    pub conditions: Option<Conditions>,
+    pub limits: Option<Limits>,
+    pub stacking: Option<Stacking>,
+    pub active: Option<bool>,
+}
+
+impl CouponPatch {
+    /// The names of the parts this patch replaces, as an update mask names them.
+    pub fn parts(&self) -> Vec<&'static str> {
+        [
+            ("description", self.description.is_some()),
+            ("currency", self.currency.is_some()),
+            ("discount", self.discount.is_some()),
+            ("target", self.target.is_some()),
+            ("conditions", self.conditions.is_some()),
+            ("limits", self.limits.is_some()),
+            ("stacking", self.stacking.is_some()),
+            ("active", self.active.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// `coupon`'s rules and activity with this patch applied, or every problem: those already in
+    /// `violations` (found while the patch was parsed) and every rule the result would break.
+    pub fn apply(
+        self,
+        coupon: &Coupon,
+        mut violations: Violations,
+    ) -> Result<(CouponRules, bool), super::InvalidInput> {
+        let mut rules = coupon.rules.clone();
+        let Self {
+            description,
+            currency,
+            discount,
+            target,
+            conditions,
+            limits,
+            stacking,
+            active,
+        } = self;
+        replace(&mut rules.description, description);
+        replace(&mut rules.currency, currency);
+        replace(&mut rules.discount, discount);
+        replace(&mut rules.target, target);
+        replace(&mut rules.conditions, conditions);
+        replace(&mut rules.limits, limits);
+        replace(&mut rules.stacking, stacking);
+        rules.check("coupon", &mut violations);
+        violations.finish((rules, active.unwrap_or(coupon.active)))
+    }
+}
+
+/// Sets `part` to `change` when there is one.
+pub(super) fn replace<T>(part: &mut T, change: Option<T>) {
+    if let Some(value) = change {
+        *part = value;
+    }
+}
+
 /// A stored coupon.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Coupon {

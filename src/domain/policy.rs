@@ -6,7 +6,7 @@
 //! The engine checks a policy before each coupon's own conditions and refuses with the same
 //! reasons a coupon's conditions would; a coupon's own conditions can only add to it.
 
-use super::{Timestamp, Violations};
+use super::{audit::AuditEntry, Timestamp, Violations};
 
 /// Longest channel or order type name a policy keeps.
 const MAX_NAME_LEN: usize = 64;
@@ -70,6 +70,27 @@ impl TenantPolicy {
             &format!("{prefix}.default_channel"),
             "must be at most 64 characters",
         );
+    }
+
+    /// `audit` with each field of `fields` and its new value.
+    pub fn audited(&self, mut audit: AuditEntry, fields: &[PolicyField]) -> AuditEntry {
+        for field in fields {
+            audit = match field {
+                PolicyField::RefuseLoyaltyPoints => {
+                    audit.with("refuse_loyalty_points", self.refuse_loyalty_points)
+                }
+                PolicyField::RequiresVerifiedPhone => {
+                    audit.with("requires_verified_phone", self.requires_verified_phone)
+                }
+                PolicyField::ExcludedOrderTypes => {
+                    audit.with("excluded_order_types", self.excluded_order_types.clone())
+                }
+                PolicyField::DefaultChannel => {
+                    audit.with("default_channel", self.default_channel.as_str())
+                }
+            };
+        }
+        audit
     }
 
     /// Whether the policy refuses coupons on this order type.

@@ -28,6 +28,57 @@ pub struct ProductSpec {
     pub templates: NotificationTemplates,
 }
 
+/// The fields of a product an update replaces; `None` keeps what is there. The product's
+/// `value` names it and never changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<Option<Currency>>,
+    pub active: Option<bool>,
+    pub templates: Option<NotificationTemplates>,
+}
+
+impl ProductPatch {
+    /// The names of the fields this patch replaces, as an update mask names them.
+    pub fn parts(&self) -> Vec<&'static str> {
+        [
+            ("name", self.name.is_some()),
+            ("amount", self.amount.is_some()),
+            ("currency", self.currency.is_some()),
+            ("active", self.active.is_some()),
+            ("templates", self.templates.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// `spec` with this patch applied, or every problem: those already in `violations` (found
+    /// while the patch was parsed) and every rule the result would break.
+    pub fn apply(
+        self,
+        spec: &ProductSpec,
+        mut violations: Violations,
+    ) -> Result<ProductSpec, super::InvalidInput> {
+        let mut spec = spec.clone();
+        let Self {
+            name,
+            amount,
+            currency,
+            active,
+            templates,
+        } = self;
+        super::coupon::replace(&mut spec.name, name);
+        super::coupon::replace(&mut spec.amount, amount);
+        super::coupon::replace(&mut spec.currency, currency);
+        super::coupon::replace(&mut spec.active, active);
+        super::coupon::replace(&mut spec.templates, templates);
+        spec.check("product", &mut violations);
+        violations.finish(spec)
+    }
+}
+
 impl ProductSpec {
     /// Records every rule this product breaks, under `prefix` (such as `product`).
     pub fn check(&self, prefix: &str, violations: &mut Violations) {
@@ -80,6 +131,24 @@ pub struct ProductDefinition {
     /// Identifier (the PIN API's `idx`).
     pub idx: String,
     pub spec: ProductSpec,
+}
+
+/// A PIN to import, before sealing. Its `Debug` never shows the PIN.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PinToImport {
+    pub pin: String,
+    pub serial: String,
+    pub expires_at: Option<super::Timestamp>,
+}
+
+impl std::fmt::Debug for PinToImport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinToImport")
+            .field("pin", &"<redacted>")
+            .field("serial", &self.serial)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A PIN ready to be stored: sealed, with its keyed digest for duplicate checks.

@@ -3,9 +3,10 @@
 use super::{clean, enum_value, timestamp_from_pb, timestamp_to_pb};
 use crate::{
     domain::{
+        campaign::Campaign,
         coupon::{
-            Conditions, Coupon, CouponRules, CustomerSegment, DiscountRule, Limits, Predicate,
-            PredicateOperator, Stacking, Target,
+            Conditions, Coupon, CouponPatch, CouponRules, CustomerSegment, DiscountRule, Limits,
+            Predicate, PredicateOperator, Stacking, Target,
         },
         text::refuse_nul,
         Currency, Violations,
@@ -41,29 +42,50 @@ pub fn rules_from_pb(coupon: &pb::Coupon, violations: &mut Violations) -> Coupon
     }
 }
 
-/// Replaces the parts of `rules` (and `active`) named by `paths` with those of `update`.
-pub fn apply_update(
-    rules: &mut CouponRules,
-    active: &mut bool,
+/// The parts of `update` named by already checked mask `paths`, as a patch.
+pub fn patch_from_pb(
     update: &pb::Coupon,
     paths: &[String],
     violations: &mut Violations,
-) {
+) -> CouponPatch {
+    let mut patch = CouponPatch::default();
     for path in paths {
         match path.as_str() {
-            "description" => rules.description = update.description.trim().to_owned(),
-            "currency" => rules.currency = currency_from_pb(&update.currency, violations),
-            "discount" => rules.discount = discount_from_pb(update.discount.as_ref(), violations),
-            "target" => rules.target = target_from_pb(update.target.as_ref()),
-            "conditions" => {
-                rules.conditions = conditions_from_pb(update.conditions.as_ref(), violations)
+            "description" => {
+                refuse_nul("coupon.description", &update.description, violations);
+                patch.description = Some(update.description.trim().to_owned());
             }
-            "limits" => rules.limits = limits_from_pb(update.limits.as_ref()),
-            "stacking" => rules.stacking = stacking_from_pb(update.stacking.as_ref()),
-            "active" => *active = update.active.unwrap_or(false),
+            "currency" => patch.currency = Some(currency_from_pb(&update.currency, violations)),
+            "discount" => {
+                patch.discount = Some(discount_from_pb(update.discount.as_ref(), violations))
+            }
+            "target" => patch.target = Some(target_from_pb(update.target.as_ref())),
+            "conditions" => {
+                patch.conditions = Some(conditions_from_pb(update.conditions.as_ref(), violations))
+            }
+            "limits" => patch.limits = Some(limits_from_pb(update.limits.as_ref())),
+            "stacking" => patch.stacking = Some(stacking_from_pb(update.stacking.as_ref())),
+            "active" => patch.active = Some(update.active.unwrap_or(false)),
             // Unknown paths were reported when the mask was read.
             _ => {}
         }
+    }
+    patch
+}
+
+/// A campaign as its proto message.
+pub fn campaign_to_pb(campaign: &Campaign) -> pb::Campaign {
+    pb::Campaign {
+        id: campaign.id.clone(),
+        name: campaign.name.clone(),
+        template: Some(rules_to_pb(&campaign.rules)),
+        code_pattern: Some(pb::CodePattern {
+            prefix: campaign.pattern.prefix.clone(),
+            length: campaign.pattern.length as i32,
+            charset: campaign.pattern.charset.iter().collect(),
+        }),
+        code_count: campaign.code_count,
+        create_time: Some(timestamp_to_pb(campaign.created_at)),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Translation between proto messages and domain types. Parsing collects every violation with
 //! its proto field path; nothing here decides business rules.
 
+pub mod admin;
 pub mod checkout;
 pub mod coupon;
 pub mod ledger;

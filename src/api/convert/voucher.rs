@@ -4,8 +4,8 @@ use super::{timestamp_from_pb, timestamp_to_pb};
 use crate::{
     domain::{
         credit::CreditEntry,
-        product::{NotificationTemplates, Product, ProductSpec},
-        Currency, Timestamp, Violations,
+        product::{NotificationTemplates, PinToImport, Product, ProductPatch, ProductSpec},
+        Currency, Violations,
     },
     pb,
 };
@@ -25,24 +25,25 @@ pub fn spec_from_pb(product: &pb::Product, violations: &mut Violations) -> Produ
     }
 }
 
-/// Replaces the fields of `spec` named by `paths` with those of `update`.
-pub fn apply_update(
-    spec: &mut ProductSpec,
+/// The fields of `update` named by already checked mask `paths`, as a patch.
+pub fn patch_from_pb(
     update: &pb::Product,
     paths: &[String],
     violations: &mut Violations,
-) {
+) -> ProductPatch {
+    let mut patch = ProductPatch::default();
     for path in paths {
         match path.as_str() {
-            "name" => spec.name = update.name.trim().to_owned(),
-            "amount" => spec.amount = update.amount,
-            "currency" => spec.currency = currency_from_pb(&update.currency, violations),
-            "active" => spec.active = update.active.unwrap_or(false),
-            "templates" => spec.templates = templates_from_pb(update.templates.as_ref()),
+            "name" => patch.name = Some(update.name.trim().to_owned()),
+            "amount" => patch.amount = Some(update.amount),
+            "currency" => patch.currency = Some(currency_from_pb(&update.currency, violations)),
+            "active" => patch.active = Some(update.active.unwrap_or(false)),
+            "templates" => patch.templates = Some(templates_from_pb(update.templates.as_ref())),
             // Unknown paths were reported when the mask was read.
             _ => {}
         }
     }
+    patch
 }
 
 fn currency_from_pb(code: &str, violations: &mut Violations) -> Option<Currency> {
@@ -86,13 +87,6 @@ pub fn product_to_pb(product: &Product, with_count: bool) -> pb::Product {
         }),
         create_time: Some(timestamp_to_pb(product.created_at)),
     }
-}
-
-/// A PIN to import, before sealing.
-pub struct PinToImport {
-    pub pin: String,
-    pub serial: String,
-    pub expires_at: Option<Timestamp>,
 }
 
 /// The PINs of an import request, each checked; serials default to the PIN's position.

@@ -1,0 +1,327 @@
+//! AdminService requests parsed into the use cases' commands, every invalid field reported at
+//! once; and the answers only AdminService gives (keys, audit entries).
+
+use super::{coupon, mask_paths, policy, quota, timestamp_from_pb, timestamp_to_pb, voucher};
+use crate::{
+    app::{
+        campaigns::NewCampaign,
+        coupons::{CouponRef, UpdateCoupon},
+        credits::TopUpCommand,
+        keys::DEFAULT_GRACE,
+        products::UpdateProduct,
+        settings::QuotaChange,
+    },
+    domain::{
+        audit::RecordedAudit,
+        campaign::{CodePattern, MAX_CODES_PER_CALL},
+        coupon::NewCoupon,
+        policy::{PolicyField, TenantPolicy},
+        product::{PinToImport, ProductSpec},
+        tenant::KeySummary,
+        text::{parse_id, refuse_nul},
+        Code, InvalidInput, Scopes, Timestamp, Violations,
+    },
+    pb,
+};
+
+const MAX_PINS_PER_IMPORT: usize = 10_000;
+const MAX_REFERENCE_LEN: usize = 128;
+
+/// A required identifier: present, bounded and free of NUL.
+fn required_id(field: &str, raw: &str, violations: &mut Violations) -> String {
+    if raw.trim().is_empty() {
+        violations.add(field, "is required");
+        return String::new();
+    }
+    violations
+        .take(field, parse_id(field, raw))
+        .unwrap_or_default()
+}
+
+/// The id a request names in `field`, which it must.
+pub fn id(field: &str, raw: &str) -> Result<String, InvalidInput> {
+    let mut violations = Violations::new();
+    let id = required_id(field, raw, &mut violations);
+    violations.finish(id)
+}
+
+impl TryFrom<pb::CreateCouponRequest> for NewCoupon {
+    type Error = InvalidInput;
+
+    fn try_from(request: pb::CreateCouponRequest) -> Result<Self, InvalidInput> {
+        let coupon = request
+            .coupon
+            .ok_or_else(|| InvalidInput::field("coupon", "is required"))?;
+        let mut violations = Violations::new();
+        let code = violations.take("coupon.code", Code::parse(&coupon.code));
+        let rules = coupon::rules_from_pb(&coupon, &mut violations);
+        NewCoupon::new(code, rules, coupon.active.unwrap_or(true), violations)
+    }
+}
+
+impl TryFrom<pb::GetCouponRequest> for CouponRef {
+    type Error = InvalidInput;
+
+    fn try_from(request: pb::GetCouponRequest) -> Result<Self, InvalidInput> {
+        if !request.id.trim().is_empty() {
+            Ok(CouponRef::Id(parse_id("id", &request.id)?))
+        } else if !request.code.trim().is_empty() {
+            let code = Code::parse(&request.code)
+                .map_err(|e| InvalidInput::field("code", e.to_string()))?;
+            Ok(CouponRef::Code(code))
+        } else {
+            Err(InvalidInput::field("id", "an id or a code is required"))
+        }
+    }
+}
+
+impl TryFrom<pb::UpdateCouponRequest> for UpdateCoupon {
+    type Error = InvalidInput;
+
+    /// Problems of the mask or the id end the parse; those of the new parts travel with the
+    /// command, to be reported with the rules the updated coupon would break.
+    fn try_from(request: pb::UpdateCouponRequest) -> Result<Self, InvalidInput> {
+        let update = request
+            .coupon
+            .ok_or_else(|| InvalidInput::field("coupon", "is required"))?;
+        let mut violations = Violations::new();
+        let paths = mask_paths(
+            request.update_mask.as_ref(),
+            coupon::UPDATABLE,
+            &mut violations,
+        );
+        let id = required_id("coupon.id", &update.id, &mut violations);
+        let mut parse_problems = Violations::new();
+        let patch = coupon::patch_from_pb(&update, &paths, &mut parse_problems);
+        if !violations.is_empty() {
+            violations.merge(parse_problems.into_error());
+            return Err(violations.into_error());
+        }
+        Ok(UpdateCoupon {
+            id,
+            patch,
+            parse_problems,
+        })
+    }
+}
+
+impl TryFrom<pb::CreateCampaignRequest> for NewCampaign {
+    type Error = InvalidInput;
+
+    fn try_from(request: pb::CreateCampaignRequest) -> Result<Self, InvalidInput> {
+        let campaign = request
+            .campaign
+            .ok_or_else(|| InvalidInput::field("campaign", "is required"))?;
+        let mut violations = Violations::new();
+        let name = campaign.name.trim();
+        violations.require(!name.is_empty(), "campaign.name", "is required");
+        refuse_nul("campaign.name", name, &mut violations);
+        let template = campaign.template.unwrap_or_default();
+        let mut template_violations = Violations::new();
+        let rules = coupon::rules_from_pb(&template, &mut template_violations);
+        rules.check("coupon", &mut template_violations);
+        violations.absorb(template_violations, "coupon", "campaign.template");
+        let pattern = campaign.code_pattern.unwrap_or_default();
+        let pattern = CodePattern::parse(
+            &pattern.prefix,
+            pattern.length,
+            &pattern.charset,
+            &mut violations,
+        );
+        violations.finish(NewCampaign {
+            name: name.to_owned(),
+            rules,
+            pattern,
+        })
+    }
+}
+
+/// GenerateCodes: the campaign and how many codes to draw.
+pub fn codes_wanted(request: &pb::GenerateCodesRequest) -> Result<(String, usize), InvalidInput> {
+    let mut violations = Violations::new();
+    let id = required_id("campaign_id", &request.campaign_id, &mut violations);
+    let count = usize::try_from(request.count).unwrap_or(0);
+    violations.require(
+        (1..=MAX_CODES_PER_CALL).contains(&count),
+        "count",
+        "must be from 1 to 100000",
+    );
+    violations.finish((id, count))
+}
+
+/// CreateProduct: the new product's checked definition.
+pub fn new_product(request: pb::CreateProductRequest) -> Result<ProductSpec, InvalidInput> {
+    let product = request
+        .product
+        .ok_or_else(|| InvalidInput::field("product", "is required"))?;
+    let mut violations = Violations::new();
+    let spec = voucher::spec_from_pb(&product, &mut violations);
+    spec.check("product", &mut violations);
+    violations.finish(spec)
+}
+
+impl TryFrom<pb::UpdateProductRequest> for UpdateProduct {
+    type Error = InvalidInput;
+
+    /// As for coupons: problems of the new fields travel with the command.
+    fn try_from(request: pb::UpdateProductRequest) -> Result<Self, InvalidInput> {
+        let update = request
+            .product
+            .ok_or_else(|| InvalidInput::field("product", "is required"))?;
+        let mut violations = Violations::new();
+        let paths = mask_paths(
+            request.update_mask.as_ref(),
+            voucher::UPDATABLE,
+            &mut violations,
+        );
+        let idx = required_id("product.idx", &update.idx, &mut violations);
+        let mut parse_problems = Violations::new();
+        let patch = voucher::patch_from_pb(&update, &paths, &mut parse_problems);
+        if !violations.is_empty() {
+            violations.merge(parse_problems.into_error());
+            return Err(violations.into_error());
+        }
+        Ok(UpdateProduct {
+            idx,
+            patch,
+            parse_problems,
+        })
+    }
+}
+
+/// ImportPins: the product and its new PINs, each checked.
+pub fn pins_to_import(
+    request: &pb::ImportPinsRequest,
+) -> Result<(String, Vec<PinToImport>), InvalidInput> {
+    let mut violations = Violations::new();
+    let idx = required_id("product_idx", &request.product_idx, &mut violations);
+    violations.require(
+        (1..=MAX_PINS_PER_IMPORT).contains(&request.pins.len()),
+        "pins",
+        "send 1 to 10000 PINs per call",
+    );
+    let pins = voucher::pins_from_pb(&request.pins, &mut violations);
+    violations.finish((idx, pins))
+}
+
+impl TryFrom<pb::TopUpCreditsRequest> for TopUpCommand {
+    type Error = InvalidInput;
+
+    fn try_from(request: pb::TopUpCreditsRequest) -> Result<Self, InvalidInput> {
+        let mut violations = Violations::new();
+        violations.require(request.amount > 0, "amount", "must be greater than zero");
+        violations.require(
+            request.reference.trim().len() <= MAX_REFERENCE_LEN,
+            "reference",
+            "must be at most 128 characters",
+        );
+        refuse_nul("reference", &request.reference, &mut violations);
+        refuse_nul("note", &request.note, &mut violations);
+        violations.finish(TopUpCommand {
+            amount: request.amount,
+            reference: Some(request.reference.trim().to_owned()).filter(|r| !r.is_empty()),
+            note: request.note.trim().to_owned(),
+        })
+    }
+}
+
+/// UpdateTenantPolicy: the checked new values and the fields the mask names.
+pub fn policy_change(
+    request: &pb::UpdateTenantPolicyRequest,
+) -> Result<(TenantPolicy, Vec<PolicyField>), InvalidInput> {
+    let mut violations = Violations::new();
+    let paths = mask_paths(
+        request.update_mask.as_ref(),
+        &policy::updatable(),
+        &mut violations,
+    );
+    let values = match request.policy.as_ref() {
+        Some(values) => policy::policy_from_pb(values),
+        None => {
+            violations.add("policy", "is required");
+            TenantPolicy::default()
+        }
+    };
+    values.check("policy", &mut violations);
+    violations.finish((values, policy::fields(&paths)))
+}
+
+impl From<&pb::UpdateTenantQuotaRequest> for QuotaChange {
+    /// Every problem travels with the command: whether a limit is allowed depends on the
+    /// service's defaults, which the use case knows.
+    fn from(request: &pb::UpdateTenantQuotaRequest) -> Self {
+        let mut parse_problems = Violations::new();
+        let paths = mask_paths(
+            request.update_mask.as_ref(),
+            &quota::updatable(),
+            &mut parse_problems,
+        );
+        let fields = quota::fields(&paths);
+        let limits = match request.quota.as_ref() {
+            Some(limits) => quota::quota_from_pb(limits, &fields),
+            None => {
+                parse_problems.add("quota", "is required");
+                Default::default()
+            }
+        };
+        QuotaChange {
+            limits,
+            fields,
+            parse_problems,
+        }
+    }
+}
+
+/// CreateApiKey: the new key's scopes and expiry.
+pub fn key_to_create(
+    request: &pb::CreateApiKeyRequest,
+) -> Result<(Scopes, Option<Timestamp>), InvalidInput> {
+    let mut violations = Violations::new();
+    let scopes = violations.take("scopes", request.scopes.join(",").parse::<Scopes>());
+    let expires_at = request.expire_time.as_ref().and_then(|ts| {
+        let parsed = timestamp_from_pb(ts);
+        violations.require(parsed.is_some(), "expire_time", "is not a valid timestamp");
+        parsed
+    });
+    violations.finish((scopes.unwrap_or_default(), expires_at))
+}
+
+/// RotateApiKey: the key to rotate and how long the old one keeps working.
+pub fn key_to_rotate(
+    request: &pb::RotateApiKeyRequest,
+) -> Result<(String, std::time::Duration), InvalidInput> {
+    let mut violations = Violations::new();
+    let key_id = required_id("key_id", &request.key_id, &mut violations);
+    let grace = match request.grace_period {
+        None => DEFAULT_GRACE,
+        Some(duration) => std::time::Duration::try_from(duration).unwrap_or_else(|_| {
+            violations.add("grace_period", "must be from 0 to 30 days");
+            DEFAULT_GRACE
+        }),
+    };
+    violations.finish((key_id, grace))
+}
+
+/// A key as listings show it: never its secret.
+pub fn key_to_pb(key: &KeySummary) -> pb::ApiKey {
+    pb::ApiKey {
+        key_id: key.key_id.clone(),
+        scopes: key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        create_time: Some(timestamp_to_pb(key.created_at)),
+        last_use_time: key.last_used_at.map(timestamp_to_pb),
+        expire_time: key.expires_at.map(timestamp_to_pb),
+        revoke_time: key.revoked_at.map(timestamp_to_pb),
+    }
+}
+
+pub fn audit_to_pb(entry: &RecordedAudit) -> pb::AuditEntry {
+    pb::AuditEntry {
+        id: entry.id.clone(),
+        key_id: entry.actor.clone(),
+        rpc: entry.rpc.clone(),
+        resource_type: entry.resource_type.clone(),
+        resource_id: entry.resource_id.clone(),
+        create_time: Some(timestamp_to_pb(entry.at)),
+        changes_json: serde_json::Value::Object(entry.changes.clone()).to_string(),
+    }
+}
