@@ -151,6 +151,33 @@ async fn nul_bytes_are_invalid_argument_never_contention(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&status), ["coupon.description"]);
+    // An update refuses what a create refuses, and an id with a NUL is no id.
+    let existing = admin
+        .create_coupon(pb::CreateCouponRequest {
+            coupon: Some(coupon("NUL3", fixed(100), one_use())),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = admin
+        .update_coupon(pb::UpdateCouponRequest {
+            coupon: Some(pb::Coupon {
+                id: existing.id.clone(),
+                description: "half\0off".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["coupon.description"]);
+    let status = admin
+        .deactivate_coupon(pb::DeactivateCouponRequest { id: "cpn\0".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&status), ["id"]);
     let status = client
         .list_redemptions(pb::ListRedemptionsRequest {
             order_id: "o\0".into(),
