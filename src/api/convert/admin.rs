@@ -45,6 +45,27 @@ pub fn id(field: &str, raw: &str) -> Result<String, InvalidInput> {
     violations.finish(id)
 }
 
+/// An update's resource id and patch, parsed by `patch` from the mask's paths. Problems of the
+/// mask or the id end the parse (with every problem of the patch); those of the patch alone
+/// are returned, to be reported with the rules the updated resource would break.
+fn masked_update<P>(
+    mask: Option<&prost_types::FieldMask>,
+    updatable: &[&str],
+    (id_field, raw_id): (&str, &str),
+    patch: impl FnOnce(&[String], &mut Violations) -> P,
+) -> Result<(String, P, Violations), InvalidInput> {
+    let mut violations = Violations::new();
+    let paths = mask_paths(mask, updatable, &mut violations);
+    let id = required_id(id_field, raw_id, &mut violations);
+    let mut parse_problems = Violations::new();
+    let patch = patch(&paths, &mut parse_problems);
+    if !violations.is_empty() {
+        violations.merge(parse_problems.into_error());
+        return Err(violations.into_error());
+    }
+    Ok((id, patch, parse_problems))
+}
+
 impl TryFrom<pb::CreateCouponRequest> for NewCoupon {
     type Error = InvalidInput;
 
@@ -78,25 +99,16 @@ impl TryFrom<pb::GetCouponRequest> for CouponRef {
 impl TryFrom<pb::UpdateCouponRequest> for UpdateCoupon {
     type Error = InvalidInput;
 
-    /// Problems of the mask or the id end the parse; those of the new parts travel with the
-    /// command, to be reported with the rules the updated coupon would break.
     fn try_from(request: pb::UpdateCouponRequest) -> Result<Self, InvalidInput> {
         let update = request
             .coupon
             .ok_or_else(|| InvalidInput::field("coupon", "is required"))?;
-        let mut violations = Violations::new();
-        let paths = mask_paths(
+        let (id, patch, parse_problems) = masked_update(
             request.update_mask.as_ref(),
             coupon::UPDATABLE,
-            &mut violations,
-        );
-        let id = required_id("coupon.id", &update.id, &mut violations);
-        let mut parse_problems = Violations::new();
-        let patch = coupon::patch_from_pb(&update, &paths, &mut parse_problems);
-        if !violations.is_empty() {
-            violations.merge(parse_problems.into_error());
-            return Err(violations.into_error());
-        }
+            ("coupon.id", &update.id),
+            |paths, problems| coupon::patch_from_pb(&update, paths, problems),
+        )?;
         Ok(UpdateCoupon {
             id,
             patch,
@@ -163,24 +175,16 @@ pub fn new_product(request: pb::CreateProductRequest) -> Result<ProductSpec, Inv
 impl TryFrom<pb::UpdateProductRequest> for UpdateProduct {
     type Error = InvalidInput;
 
-    /// As for coupons: problems of the new fields travel with the command.
     fn try_from(request: pb::UpdateProductRequest) -> Result<Self, InvalidInput> {
         let update = request
             .product
             .ok_or_else(|| InvalidInput::field("product", "is required"))?;
-        let mut violations = Violations::new();
-        let paths = mask_paths(
+        let (idx, patch, parse_problems) = masked_update(
             request.update_mask.as_ref(),
             voucher::UPDATABLE,
-            &mut violations,
-        );
-        let idx = required_id("product.idx", &update.idx, &mut violations);
-        let mut parse_problems = Violations::new();
-        let patch = voucher::patch_from_pb(&update, &paths, &mut parse_problems);
-        if !violations.is_empty() {
-            violations.merge(parse_problems.into_error());
-            return Err(violations.into_error());
-        }
+            ("product.idx", &update.idx),
+            |paths, problems| voucher::patch_from_pb(&update, paths, problems),
+        )?;
         Ok(UpdateProduct {
             idx,
             patch,
