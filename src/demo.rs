@@ -9,7 +9,7 @@ use crate::{
         audit::{AuditEntry, COMMAND_LINE_ACTOR},
         coupon::{
             Conditions, CouponRules, CustomerSegment, DiscountRule, Limits, NewCoupon, Stacking,
-            Target,
+            Target, Tier, TierBasis, TierReward,
         },
         pin::PinKey,
         product::{NotificationTemplates, ProductSpec, SealedPin},
@@ -137,6 +137,23 @@ fn demo_coupons() -> Result<Vec<NewCoupon>, StoreError> {
             rules(
                 "Free delivery",
                 DiscountRule::FreeShipping { max_discount: None },
+                Conditions::default(),
+            ),
+        ),
+        (
+            "SPENDMORE",
+            rules(
+                "5% off from ₹1000, 10% from ₹2500, 15% from ₹5000",
+                DiscountRule::Tiered {
+                    basis: TierBasis::Spend,
+                    tiers: [(100_000, 500), (250_000, 1_000), (500_000, 1_500)]
+                        .into_iter()
+                        .map(|(threshold, basis_points)| Tier {
+                            threshold,
+                            reward: TierReward::Percentage { basis_points },
+                        })
+                        .collect(),
+                },
                 Conditions::default(),
             ),
         ),

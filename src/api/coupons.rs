@@ -7,7 +7,9 @@ use tonic::{Request, Response, Status};
 
 use super::{
     convert::{
-        checkout::{checkout_from_pb, priced_cart_to_pb, pricing_command, validation_to_pb},
+        checkout::{
+            checkout_from_pb, next_tier_to_pb, priced_cart_to_pb, pricing_command, validation_to_pb,
+        },
         ledger::{order_codes, redemption_to_pb},
     },
     paging::{page_size, PageTokens},
@@ -24,7 +26,7 @@ use crate::{
     },
     domain::{
         cart::Checkout,
-        engine::Reason,
+        engine::{Evaluation, Reason},
         messages::{unlock_hint, Locale},
         text::parse_id,
         Code, InvalidInput, Scope, Timestamp,
@@ -122,6 +124,7 @@ impl CouponService for CouponApi {
         let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
         let request = request.into_inner();
         let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let currency = command.checkout.cart.currency;
         let watch = self
             .watch(&caller, header, &command.checkout)
             .await
@@ -137,7 +140,13 @@ impl CouponService for CouponApi {
         .map_err(|e| ApiError::from_app(e, locale))?;
         let results: Vec<pb::CodeValidation> = checked
             .iter()
-            .map(|c| validation_to_pb(&c.text, c.coupon.as_ref(), c.discount, &c.reasons, locale))
+            .map(|c| pb::CodeValidation {
+                next_tier: c
+                    .next_tier
+                    .as_ref()
+                    .map(|next| next_tier_to_pb(next, currency, locale)),
+                ..validation_to_pb(&c.text, c.coupon.as_ref(), c.discount, &c.reasons, locale)
+            })
             .collect();
         Ok(Response::new(pb::ValidateResponse {
             valid: results.iter().all(|r| r.valid),
@@ -171,7 +180,7 @@ impl CouponService for CouponApi {
         )
         .await
         .map_err(|e| ApiError::from_app(e, locale))?;
-        let mut cart = priced_cart_to_pb(&applied.cart, currency.code(), locale);
+        let mut cart = priced_cart_to_pb(&applied.cart, currency, locale);
         cart.rejected.extend(
             applied
                 .untypeable
@@ -223,18 +232,28 @@ impl CouponService for CouponApi {
         let found = pricing::list_applicable(&self.store, &caller.tenant, query, Timestamp::now())
             .await
             .map_err(|e| ApiError::from_app(e, locale))?;
+        let next_tier = |evaluation: &Evaluation| {
+            evaluation
+                .benefit
+                .next_tier
+                .as_ref()
+                .map(|next| next_tier_to_pb(next, currency, locale))
+        };
         Ok(Response::new(pb::ListApplicableResponse {
             coupons: found
                 .page
                 .iter()
                 .map(|ranked| pb::ApplicableCoupon {
-                    validation: Some(validation_to_pb(
-                        ranked.coupon.code.as_str(),
-                        Some(&ranked.coupon),
-                        ranked.discount,
-                        &ranked.evaluation.reasons,
-                        locale,
-                    )),
+                    validation: Some(pb::CodeValidation {
+                        next_tier: next_tier(&ranked.evaluation),
+                        ..validation_to_pb(
+                            ranked.coupon.code.as_str(),
+                            Some(&ranked.coupon),
+                            ranked.discount,
+                            &ranked.evaluation.reasons,
+                            locale,
+                        )
+                    }),
                 })
                 .collect(),
             next_page_token: tokens.encode(found.next_offset.map(|end| end.to_string())),
@@ -242,13 +261,16 @@ impl CouponService for CouponApi {
                 .near_misses
                 .iter()
                 .map(|near| pb::NearMiss {
-                    validation: Some(validation_to_pb(
-                        near.coupon.code.as_str(),
-                        Some(&near.coupon),
-                        near.evaluation.benefit.total(),
-                        &near.evaluation.reasons,
-                        locale,
-                    )),
+                    validation: Some(pb::CodeValidation {
+                        next_tier: next_tier(&near.evaluation),
+                        ..validation_to_pb(
+                            near.coupon.code.as_str(),
+                            Some(&near.coupon),
+                            near.evaluation.benefit.total(),
+                            &near.evaluation.reasons,
+                            locale,
+                        )
+                    }),
                     missing_amount: near.missing_amount,
                     missing_quantity: near.missing_quantity,
                     hint: if near.missing_amount > 0 {

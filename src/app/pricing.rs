@@ -8,7 +8,7 @@ use crate::{
     domain::{
         cart::Checkout,
         coupon::Coupon,
-        engine::{self, Candidate, Evaluation, LedgerView, PricedCart, Reason},
+        engine::{self, Candidate, Evaluation, LedgerView, NextTier, PricedCart, Reason},
         policy::TenantPolicy,
         Code, TenantId, Timestamp,
     },
@@ -57,6 +57,8 @@ pub(crate) struct CodeValidation {
     pub(crate) discount: i64,
     /// Every reason it does not apply; empty when it does.
     pub(crate) reasons: Vec<Reason>,
+    /// A tiered coupon's next tier.
+    pub(crate) next_tier: Option<NextTier>,
 }
 
 /// Apply's answer: the priced cart, and the typed texts that cannot be codes.
@@ -195,6 +197,7 @@ pub(crate) async fn validate(
                 coupon: None,
                 discount: 0,
                 reasons: vec![Reason::CouponNotFound],
+                next_tier: None,
             },
             Some((coupon, ledger)) => {
                 let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
@@ -203,6 +206,7 @@ pub(crate) async fn validate(
                     coupon: Some(coupon.clone()),
                     discount: evaluation.benefit.total(),
                     reasons: evaluation.reasons,
+                    next_tier: evaluation.benefit.next_tier,
                 }
             }
         })

@@ -10,6 +10,10 @@ use super::{Code, Currency, Timestamp, Violations};
 /// Largest percentage, in basis points (100%).
 pub const MAX_BPS: u32 = 10_000;
 
+/// Most tiers a tiered discount may have: enough for any real ladder, few enough that every
+/// pricing call stays cheap and a refusal lists a readable number of violations.
+pub const MAX_TIERS: usize = 20;
+
 /// Everything that defines a coupon except its code and identity. Stored as one JSON document;
 /// the columns that limits are enforced on are kept beside it by the store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,6 +48,58 @@ pub enum DiscountRule {
     },
     /// Eligible units cost `unit_price`.
     ExclusivePrice { unit_price: i64 },
+    /// Ordered thresholds on the target's spend or units; the highest tier reached applies.
+    Tiered { basis: TierBasis, tiers: Vec<Tier> },
+}
+
+/// What a tiered discount's thresholds measure, on the coupon's eligible lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TierBasis {
+    /// The eligible lines' subtotal in minor units (the order amount of an item-less checkout).
+    Spend,
+    /// The eligible lines' units.
+    Quantity,
+}
+
+/// One step of a tiered discount: from `threshold` on, `reward`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub threshold: i64,
+    pub reward: TierReward,
+}
+
+/// What a reached tier gives. Every tier of a coupon gives the same kind, each more than the
+/// tier below, so reaching a higher tier never gives less.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TierReward {
+    /// `basis_points` off the eligible lines.
+    Percentage { basis_points: u32 },
+    /// `amount` minor units off the eligible lines.
+    FixedAmount { amount: i64 },
+    /// The `units` cheapest eligible units are free.
+    FreeUnits { units: u32 },
+}
+
+impl TierReward {
+    /// The reward's size, comparable between tiers of the same kind.
+    fn size(self) -> i64 {
+        match self {
+            TierReward::Percentage { basis_points } => i64::from(basis_points),
+            TierReward::FixedAmount { amount } => amount,
+            TierReward::FreeUnits { units } => i64::from(units),
+        }
+    }
+
+    /// The proto field that states the reward, for violations.
+    fn field(self) -> &'static str {
+        match self {
+            TierReward::Percentage { .. } => "basis_points",
+            TierReward::FixedAmount { .. } => "amount",
+            TierReward::FreeUnits { .. } => "free_units",
+        }
+    }
 }
 
 impl DiscountRule {
@@ -54,6 +110,12 @@ impl DiscountRule {
             DiscountRule::Percentage { max_discount, .. }
             | DiscountRule::FreeShipping { max_discount } => max_discount.is_some(),
             DiscountRule::BuyGet { .. } => false,
+            DiscountRule::Tiered { basis, tiers } => {
+                *basis == TierBasis::Spend
+                    || tiers
+                        .iter()
+                        .any(|t| matches!(t.reward, TierReward::FixedAmount { .. }))
+            }
         }
     }
 }
@@ -266,6 +328,61 @@ impl CouponRules {
                     "must not be negative",
                 );
             }
+            DiscountRule::Tiered { tiers, .. } => {
+                check_tiers(tiers, &at("tiered.tiers"), violations)
+            }
+        }
+    }
+}
+
+/// Tiers must climb: thresholds positive and strictly increasing, every reward valid, of the
+/// first tier's kind and larger than the one below, so that more spend never gives less.
+fn check_tiers(tiers: &[Tier], prefix: &str, violations: &mut Violations) {
+    if tiers.is_empty() {
+        violations.add(prefix, "at least one tier is required");
+        return;
+    }
+    violations.require(
+        tiers.len() <= MAX_TIERS,
+        prefix,
+        &format!("at most {MAX_TIERS} tiers"),
+    );
+    let first = std::mem::discriminant(&tiers[0].reward);
+    for (index, tier) in tiers.iter().enumerate() {
+        let at = |name: &str| format!("{prefix}[{index}].{name}");
+        let below = index.checked_sub(1).map(|i| &tiers[i]);
+        if tier.threshold <= 0 {
+            violations.add(at("threshold"), "must be greater than zero");
+        } else if below.is_some_and(|b| tier.threshold <= b.threshold) {
+            violations.add(
+                at("threshold"),
+                "must be greater than the previous tier's threshold",
+            );
+        }
+        let reward = tier.reward;
+        let valid = match reward {
+            TierReward::Percentage { basis_points } => (1..=MAX_BPS).contains(&basis_points),
+            TierReward::FixedAmount { amount } => amount > 0,
+            TierReward::FreeUnits { units } => units >= 1,
+        };
+        if !valid {
+            violations.add(
+                at(reward.field()),
+                match reward {
+                    TierReward::Percentage { .. } => "must be from 1 to 10000 (0.01% to 100%)",
+                    _ => "must be greater than zero",
+                },
+            );
+        } else if std::mem::discriminant(&reward) != first {
+            violations.add(
+                format!("{prefix}[{index}]"),
+                "every tier must give the same kind of reward as the first",
+            );
+        } else if below.is_some_and(|b| reward.size() <= b.reward.size()) {
+            violations.add(
+                at(reward.field()),
+                "must be greater than the previous tier's, so a higher tier gives more",
+            );
         }
     }
 }
@@ -497,6 +614,73 @@ mod tests {
         });
         percent.currency = None;
         assert!(fields(&percent).is_empty());
+    }
+
+    #[test]
+    fn tiers_must_climb_and_every_violation_is_reported() {
+        let tier = |threshold, reward| Tier { threshold, reward };
+        let percent = |basis_points| TierReward::Percentage { basis_points };
+        let ladder = |tiers: Vec<Tier>| {
+            rules(DiscountRule::Tiered {
+                basis: TierBasis::Spend,
+                tiers,
+            })
+        };
+        assert!(fields(&ladder(vec![
+            tier(100_000, percent(500)),
+            tier(250_000, percent(1_000)),
+        ]))
+        .is_empty());
+        assert_eq!(
+            fields(&ladder(vec![])),
+            vec!["coupon.discount.tiered.tiers"]
+        );
+        let bad = ladder(vec![
+            tier(0, percent(500)),
+            tier(250_000, percent(10_001)),
+            tier(250_000, percent(400)),
+            tier(300_000, TierReward::FixedAmount { amount: 5 }),
+            tier(400_000, TierReward::FreeUnits { units: 0 }),
+        ]);
+        assert_eq!(
+            fields(&bad),
+            vec![
+                "coupon.discount.tiered.tiers[0].threshold",
+                "coupon.discount.tiered.tiers[1].basis_points",
+                "coupon.discount.tiered.tiers[2].threshold",
+                "coupon.discount.tiered.tiers[2].basis_points",
+                "coupon.discount.tiered.tiers[3]",
+                "coupon.discount.tiered.tiers[4].free_units",
+            ]
+        );
+        let too_many = ladder(
+            (1..=21)
+                .map(|n| tier(n * 1_000, percent(u32::try_from(n).unwrap())))
+                .collect(),
+        );
+        assert_eq!(fields(&too_many), vec!["coupon.discount.tiered.tiers"]);
+    }
+
+    #[test]
+    fn spend_tiers_need_a_currency_and_quantity_percentages_do_not() {
+        let mut spend = rules(DiscountRule::Tiered {
+            basis: TierBasis::Spend,
+            tiers: vec![Tier {
+                threshold: 100,
+                reward: TierReward::Percentage { basis_points: 500 },
+            }],
+        });
+        spend.currency = None;
+        assert_eq!(fields(&spend), vec!["coupon.currency"]);
+        let mut units = rules(DiscountRule::Tiered {
+            basis: TierBasis::Quantity,
+            tiers: vec![Tier {
+                threshold: 3,
+                reward: TierReward::FreeUnits { units: 1 },
+            }],
+        });
+        units.currency = None;
+        assert!(fields(&units).is_empty());
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! (`₹1,499` in English, `Rp 1.499` in Indonesian).
 
 use super::{
-    coupon::{CustomerSegment, PredicateOperator},
-    engine::Reason,
+    coupon::{CustomerSegment, PredicateOperator, TierBasis, TierReward},
+    engine::{NextTier, Reason},
     Code, Currency,
 };
 
@@ -263,6 +263,52 @@ pub fn unlock_hint(code: &Code, missing: i64, currency: Currency, locale: Locale
     }
 }
 
+/// The next tier's hint, such as "Add ₹300 for 10% off"; amounts in `currency`.
+pub fn next_tier_hint(next: &NextTier, currency: Currency, locale: Locale) -> String {
+    let missing = match next.basis {
+        TierBasis::Spend => format_amount(next.missing, currency, locale),
+        TierBasis::Quantity => match locale {
+            Locale::En => format!("{} more item(s)", next.missing),
+            Locale::Id => format!("{} produk", next.missing),
+        },
+    };
+    let reward = match (locale, next.tier.reward) {
+        (_, TierReward::Percentage { basis_points }) => {
+            let percent = format_percent(basis_points, locale);
+            match locale {
+                Locale::En => format!("{percent} off"),
+                Locale::Id => format!("diskon {percent}"),
+            }
+        }
+        (Locale::En, TierReward::FixedAmount { amount }) => {
+            format!("{} off", format_amount(amount, currency, locale))
+        }
+        (Locale::Id, TierReward::FixedAmount { amount }) => {
+            format!("potongan {}", format_amount(amount, currency, locale))
+        }
+        (Locale::En, TierReward::FreeUnits { units }) => format!("{units} free item(s)"),
+        (Locale::Id, TierReward::FreeUnits { units }) => format!("{units} produk gratis"),
+    };
+    match locale {
+        Locale::En => format!("Add {missing} for {reward}"),
+        Locale::Id => format!("Tambah {missing} lagi untuk {reward}"),
+    }
+}
+
+/// Basis points as a percentage without trailing zeros: 1000 is "10%", 1250 "12.5%" ("12,5%").
+fn format_percent(basis_points: u32, locale: Locale) -> String {
+    let (whole, hundredths) = (basis_points / 100, basis_points % 100);
+    if hundredths == 0 {
+        return format!("{whole}%");
+    }
+    let decimal = match locale {
+        Locale::En => '.',
+        Locale::Id => ',',
+    };
+    let fraction = format!("{hundredths:02}");
+    format!("{whole}{decimal}{}%", fraction.trim_end_matches('0'))
+}
+
 /// The message for a coupon that applied.
 pub fn applied_message(locale: Locale) -> &'static str {
     match locale {
@@ -367,6 +413,61 @@ mod tests {
             reason_message(&metadata, Locale::Id),
             "Gagal! selling_price harus lebih dari 200."
         );
+    }
+
+    #[test]
+    fn next_tier_hints_say_what_to_add_and_what_it_gives() {
+        use crate::domain::coupon::Tier;
+        let inr = Currency::parse("INR").unwrap();
+        let idr = Currency::parse("IDR").unwrap();
+        let spend = NextTier {
+            basis: TierBasis::Spend,
+            missing: 30_000,
+            tier: Tier {
+                threshold: 250_000,
+                reward: TierReward::Percentage {
+                    basis_points: 1_000,
+                },
+            },
+        };
+        assert_eq!(
+            next_tier_hint(&spend, inr, Locale::En),
+            "Add ₹300 for 10% off"
+        );
+        assert_eq!(
+            next_tier_hint(&spend, idr, Locale::Id),
+            "Tambah Rp 300 lagi untuk diskon 10%"
+        );
+        let fixed = NextTier {
+            tier: Tier {
+                threshold: 250_000,
+                reward: TierReward::FixedAmount { amount: 50_050 },
+            },
+            ..spend
+        };
+        assert_eq!(
+            next_tier_hint(&fixed, inr, Locale::En),
+            "Add ₹300 for ₹500.50 off"
+        );
+        let units = NextTier {
+            basis: TierBasis::Quantity,
+            missing: 2,
+            tier: Tier {
+                threshold: 5,
+                reward: TierReward::FreeUnits { units: 2 },
+            },
+        };
+        assert_eq!(
+            next_tier_hint(&units, inr, Locale::En),
+            "Add 2 more item(s) for 2 free item(s)"
+        );
+        assert_eq!(
+            next_tier_hint(&units, inr, Locale::Id),
+            "Tambah 2 produk lagi untuk 2 produk gratis"
+        );
+        assert_eq!(format_percent(1_250, Locale::En), "12.5%");
+        assert_eq!(format_percent(1_205, Locale::Id), "12,05%");
+        assert_eq!(format_percent(1, Locale::En), "0.01%");
     }
 
     #[test]

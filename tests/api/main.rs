@@ -19,5 +19,6 @@ mod live_changes;
 mod operations;
 mod quotas;
 mod tenancy;
+mod tiers;
 mod tls;
 mod vouchers;

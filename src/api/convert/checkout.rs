@@ -1,14 +1,15 @@
 //! Checkouts in, priced carts and validations out.
 
-use super::coupon::{conditions_to_pb, discount_to_pb, segment_to_pb, target_to_pb};
+use super::coupon::{conditions_to_pb, discount_to_pb, segment_to_pb, target_to_pb, tier_to_pb};
 use crate::{
     app::pricing::{PricingCommand, RequestedCode},
     domain::{
         cart::{Checkout, CheckoutInput, Customer, CustomerHistory, LineInput},
+        coupon::TierBasis,
         coupon::{Conditions, Coupon},
-        engine::{PricedCart, Reason},
-        messages::{applied_message, reason_message, Locale},
-        InvalidInput, Violations,
+        engine::{NextTier, PricedCart, Reason},
+        messages::{applied_message, next_tier_hint, reason_message, Locale},
+        Currency, InvalidInput, Violations,
     },
     pb,
 };
@@ -154,13 +155,34 @@ pub fn validation_to_pb(
         discount: if valid { potential_discount } else { 0 },
         rejections: reasons.iter().map(|r| rejection_to_pb(r, locale)).collect(),
         potential_discount: if found { potential_discount } else { 0 },
+        // Only the engine's answer knows the next tier; its callers add it.
+        next_tier: None,
+    }
+}
+
+/// A tiered coupon's next tier, with its hint in `locale` and amounts in the cart's `currency`.
+pub fn next_tier_to_pb(next: &NextTier, currency: Currency, locale: Locale) -> pb::NextTier {
+    let (missing_amount, missing_quantity) = match next.basis {
+        TierBasis::Spend => (next.missing, 0),
+        TierBasis::Quantity => (0, next.missing),
+    };
+    pb::NextTier {
+        missing_amount,
+        missing_quantity,
+        tier: Some(tier_to_pb(&next.tier)),
+        hint: next_tier_hint(next, currency, locale),
     }
 }
 
 /// A priced cart.
-pub fn priced_cart_to_pb(priced: &PricedCart, currency: &str, locale: Locale) -> pb::PricedCart {
+pub fn priced_cart_to_pb(
+    priced: &PricedCart,
+    currency: Currency,
+    locale: Locale,
+) -> pb::PricedCart {
+    let next_tier = |next: Option<&NextTier>| next.map(|n| next_tier_to_pb(n, currency, locale));
     pb::PricedCart {
-        currency: currency.to_owned(),
+        currency: currency.code().to_owned(),
         lines: priced
             .lines
             .iter()
@@ -198,13 +220,15 @@ pub fn priced_cart_to_pb(priced: &PricedCart, currency: &str, locale: Locale) ->
                 item_discount: a.benefit.item_discount(),
                 shipping_discount: a.benefit.shipping_discount,
                 message: applied_message(locale).to_owned(),
+                next_tier: next_tier(a.benefit.next_tier.as_ref()),
             })
             .collect(),
         rejected: priced
             .rejected
             .iter()
-            .map(|r| {
-                validation_to_pb(
+            .map(|r| pb::CodeValidation {
+                next_tier: next_tier(r.next_tier.as_ref()),
+                ..validation_to_pb(
                     r.code.as_str(),
                     r.coupon.as_ref(),
                     r.potential_discount,

@@ -6,7 +6,7 @@ use crate::{
         campaign::Campaign,
         coupon::{
             Conditions, Coupon, CouponPatch, CouponRules, CustomerSegment, DiscountRule, Limits,
-            Predicate, PredicateOperator, Stacking, Target,
+            Predicate, PredicateOperator, Stacking, Target, Tier, TierBasis, TierReward,
         },
         text::refuse_nul,
         Currency, Violations,
@@ -102,7 +102,7 @@ fn discount_from_pb(discount: Option<&pb::Discount>, violations: &mut Violations
     let Some(kind) = discount.and_then(|d| d.kind.as_ref()) else {
         violations.add(
             "coupon.discount",
-            "is required: one of fixed_amount, percentage, free_shipping, buy_get, exclusive_price",
+            "is required: one of fixed_amount, percentage, free_shipping, buy_get, exclusive_price, tiered",
         );
         return placeholder;
     };
@@ -137,7 +137,62 @@ fn discount_from_pb(discount: Option<&pb::Discount>, violations: &mut Violations
         Kind::ExclusivePrice(exclusive) => DiscountRule::ExclusivePrice {
             unit_price: exclusive.unit_price,
         },
+        Kind::Tiered(tiered) => tiered_from_pb(tiered, violations),
     }
+}
+
+fn tiered_from_pb(tiered: &pb::Tiered, violations: &mut Violations) -> DiscountRule {
+    use pb::tier::Reward;
+    let basis = match enum_value::<pb::TierBasis>(tiered.basis) {
+        Some(pb::TierBasis::Spend) => TierBasis::Spend,
+        Some(pb::TierBasis::Quantity) => TierBasis::Quantity,
+        Some(pb::TierBasis::Unspecified) | None => {
+            violations.add(
+                "coupon.discount.tiered.basis",
+                "is required: TIER_BASIS_SPEND or TIER_BASIS_QUANTITY",
+            );
+            TierBasis::Spend
+        }
+    };
+    let mut complete = true;
+    let tiers = tiered
+        .tiers
+        .iter()
+        .enumerate()
+        .filter_map(|(index, tier)| {
+            let reward = match tier.reward {
+                Some(Reward::BasisPoints(bps)) => TierReward::Percentage {
+                    basis_points: u32::try_from(bps).unwrap_or(0),
+                },
+                Some(Reward::Amount(amount)) => TierReward::FixedAmount { amount },
+                Some(Reward::FreeUnits(units)) => TierReward::FreeUnits {
+                    units: u32::try_from(units).unwrap_or(0),
+                },
+                None => {
+                    violations.add(
+                        format!("coupon.discount.tiered.tiers[{index}]"),
+                        "a reward is required: one of basis_points, amount, free_units",
+                    );
+                    complete = false;
+                    return None;
+                }
+            };
+            Some(Tier {
+                threshold: tier.threshold,
+                reward,
+            })
+        })
+        .collect();
+    if !complete {
+        // The rules check the tiers by position, which a missing reward would shift; the
+        // request is refused anyway, so a placeholder that adds no violation of its own stands
+        // in until every tier states its reward.
+        return DiscountRule::Percentage {
+            basis_points: 1,
+            max_discount: None,
+        };
+    }
+    DiscountRule::Tiered { basis, tiers }
 }
 
 fn target_from_pb(target: Option<&pb::Target>) -> Target {
@@ -351,8 +406,36 @@ pub fn discount_to_pb(discount: &DiscountRule) -> pb::Discount {
         DiscountRule::ExclusivePrice { unit_price } => {
             Kind::ExclusivePrice(pb::ExclusivePrice { unit_price })
         }
+        DiscountRule::Tiered { basis, ref tiers } => Kind::Tiered(pb::Tiered {
+            basis: tier_basis_to_pb(basis) as i32,
+            tiers: tiers.iter().map(tier_to_pb).collect(),
+        }),
     };
     pb::Discount { kind: Some(kind) }
+}
+
+fn tier_basis_to_pb(basis: TierBasis) -> pb::TierBasis {
+    match basis {
+        TierBasis::Spend => pb::TierBasis::Spend,
+        TierBasis::Quantity => pb::TierBasis::Quantity,
+    }
+}
+
+/// A tier as its proto message.
+pub fn tier_to_pb(tier: &Tier) -> pb::Tier {
+    use pb::tier::Reward;
+    pb::Tier {
+        threshold: tier.threshold,
+        reward: Some(match tier.reward {
+            TierReward::Percentage { basis_points } => {
+                Reward::BasisPoints(i32::try_from(basis_points).unwrap_or(i32::MAX))
+            }
+            TierReward::FixedAmount { amount } => Reward::Amount(amount),
+            TierReward::FreeUnits { units } => {
+                Reward::FreeUnits(i32::try_from(units).unwrap_or(i32::MAX))
+            }
+        }),
+    }
 }
 
 /// A target as its proto message.

@@ -1,8 +1,9 @@
 //! What a coupon gives, computed on what earlier coupons left, allocated exactly to lines.
 
+use super::tiers::{self, NextTier};
 use crate::domain::{
     cart::Cart,
-    coupon::{CouponRules, DiscountRule},
+    coupon::{CouponRules, DiscountRule, TierReward},
     money::{allocate, mul_bps},
 };
 
@@ -47,11 +48,13 @@ impl Remaining {
 pub struct Benefit {
     /// Discount per cart line; sums to the item discount.
     pub line_discounts: Vec<i64>,
-    /// Units made free per cart line (buy-get).
+    /// Units made free per cart line (buy-get, free-unit tiers).
     pub free_units: Vec<i64>,
     /// Discount on an item-less checkout's amount.
     pub order_discount: i64,
     pub shipping_discount: i64,
+    /// A tiered coupon's next tier, when the checkout has not reached its highest.
+    pub next_tier: Option<NextTier>,
 }
 
 impl Benefit {
@@ -92,6 +95,7 @@ pub fn benefit(
     } else {
         weights.iter().sum()
     };
+    let percent_of_base = |basis_points| mul_bps(base, basis_points).unwrap_or(base);
     let order_level = |benefit: &mut Benefit, discount: i64| {
         let discount = discount.clamp(0, base);
         if lines == 0 {
@@ -106,7 +110,7 @@ pub fn benefit(
             basis_points,
             max_discount,
         } => {
-            let percent = mul_bps(base, basis_points).unwrap_or(base);
+            let percent = percent_of_base(basis_points);
             order_level(
                 &mut benefit,
                 max_discount.map_or(percent, |cap| percent.min(cap)),
@@ -120,19 +124,35 @@ pub fn benefit(
             buy,
             get,
             max_applications,
-        } => buy_get(
-            &mut benefit,
-            cart,
-            eligible,
-            remaining,
-            original,
-            (buy, get, max_applications),
-        ),
+        } => {
+            let free = buy_get_free_units(cart, eligible, (buy, get, max_applications));
+            free_cheapest(&mut benefit, cart, eligible, remaining, original, free);
+        }
         DiscountRule::ExclusivePrice { unit_price } => {
             for (index, line) in cart.lines.iter().enumerate().filter(|(i, _)| eligible[*i]) {
                 let saving = (line.price(original) - unit_price).max(0) * line.quantity;
                 benefit.line_discounts[index] = saving.min(remaining.lines[index]);
             }
+        }
+        DiscountRule::Tiered { basis, ref tiers } => {
+            let measured = tiers::measure(basis, cart, eligible, original);
+            // Below the first tier the coupon gives nothing; the conditions refuse it.
+            match tiers::reached(tiers, measured).map(|tier| tier.reward) {
+                None => {}
+                Some(TierReward::Percentage { basis_points }) => {
+                    order_level(&mut benefit, percent_of_base(basis_points))
+                }
+                Some(TierReward::FixedAmount { amount }) => order_level(&mut benefit, amount),
+                Some(TierReward::FreeUnits { units }) => free_cheapest(
+                    &mut benefit,
+                    cart,
+                    eligible,
+                    remaining,
+                    original,
+                    i64::from(units),
+                ),
+            }
+            benefit.next_tier = tiers::next(basis, tiers, measured);
         }
     }
     if let Some(budget_left) = budget_left {
@@ -141,15 +161,35 @@ pub fn benefit(
     benefit
 }
 
-/// The cheapest eligible units are free: `get` per group of `buy + get`, at most
-/// `max_applications` groups (0 = no limit). Ties go to the earlier line.
-fn buy_get(
+/// Units a buy-get coupon makes free: `get` per group of `buy + get` eligible units, at most
+/// `max_applications` groups (0 = no limit).
+fn buy_get_free_units(
+    cart: &Cart,
+    eligible: &[bool],
+    (buy, get, max_applications): (u32, u32, u32),
+) -> i64 {
+    let units: i64 = cart
+        .lines
+        .iter()
+        .zip(eligible)
+        .filter(|(_, e)| **e)
+        .map(|(line, _)| line.quantity)
+        .sum();
+    let mut groups = units / (i64::from(buy) + i64::from(get));
+    if max_applications > 0 {
+        groups = groups.min(i64::from(max_applications));
+    }
+    groups * i64::from(get)
+}
+
+/// The `free` cheapest eligible units are free. Ties go to the earlier line.
+fn free_cheapest(
     benefit: &mut Benefit,
     cart: &Cart,
     eligible: &[bool],
     remaining: &Remaining,
     original: bool,
-    (buy, get, max_applications): (u32, u32, u32),
+    mut free: i64,
 ) {
     let mut candidates: Vec<(i64, usize)> = cart
         .lines
@@ -158,15 +198,6 @@ fn buy_get(
         .filter(|(i, _)| eligible[*i])
         .map(|(i, line)| (line.price(original), i))
         .collect();
-    let units: i64 = candidates
-        .iter()
-        .map(|(_, i)| cart.lines[*i].quantity)
-        .sum();
-    let mut groups = units / (i64::from(buy) + i64::from(get));
-    if max_applications > 0 {
-        groups = groups.min(i64::from(max_applications));
-    }
-    let mut free = groups * i64::from(get);
     candidates.sort();
     for (price, index) in candidates {
         if free == 0 {

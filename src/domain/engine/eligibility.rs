@@ -1,9 +1,9 @@
 //! Conditions: every reason a coupon does not apply to a checkout, not only the first.
 
-use super::{predicate, LedgerView, Reason};
+use super::{predicate, tiers, LedgerView, Reason};
 use crate::domain::{
     cart::{Checkout, CustomerHistory},
-    coupon::{Coupon, CouponRules, CustomerSegment, DiscountRule},
+    coupon::{Coupon, CouponRules, CustomerSegment, DiscountRule, TierBasis},
     Timestamp,
 };
 
@@ -163,18 +163,34 @@ pub fn reasons(
         add(Reason::NoEligibleItems);
     }
     let subtotal = cart.subtotal(original);
-    if subtotal < c.min_subtotal {
-        if let Some(currency) = rules.currency {
-            add(Reason::BelowMinimumAmount {
-                minimum: c.min_subtotal,
-                missing: c.min_subtotal - subtotal,
-                currency,
-            });
-        }
-    }
+    let mut amount_gap =
+        (subtotal < c.min_subtotal).then(|| (c.min_subtotal, c.min_subtotal - subtotal));
     let units = cart.quantity();
     let mut quantity_gap =
         (units < c.min_quantity).then(|| (c.min_quantity, c.min_quantity - units));
+    if let DiscountRule::Tiered { basis, ref tiers } = rules.discount {
+        // Below its first tier a tiered coupon gives nothing: that tier is its minimum, reported
+        // like the coupon's own minimum, whichever is further away.
+        let measured = tiers::measure(basis, cart, eligible, original);
+        let first = tiers.first().filter(|first| measured < first.threshold);
+        if let (false, Some(first)) = (no_items, first) {
+            let missing = first.threshold - measured;
+            let gap = match basis {
+                TierBasis::Spend => &mut amount_gap,
+                TierBasis::Quantity => &mut quantity_gap,
+            };
+            if gap.is_none_or(|(_, known)| missing > known) {
+                *gap = Some((first.threshold, missing));
+            }
+        }
+    }
+    if let (Some((minimum, missing)), Some(currency)) = (amount_gap, rules.currency) {
+        add(Reason::BelowMinimumAmount {
+            minimum,
+            missing,
+            currency,
+        });
+    }
     if let DiscountRule::BuyGet { buy, get, .. } = rules.discount {
         // A buy-M-get-N coupon needs M + N eligible units to give anything.
         let group = i64::from(buy) + i64::from(get);

@@ -9,10 +9,12 @@ mod discount;
 mod eligibility;
 pub mod predicate;
 mod reason;
+mod tiers;
 
 pub use discount::Benefit;
 use discount::Remaining;
 pub use reason::Reason;
+pub use tiers::NextTier;
 
 use crate::domain::{
     cart::Checkout,
@@ -116,6 +118,8 @@ pub struct Rejected {
     /// only for stacking, or does not exist); it gives nothing.
     pub potential_discount: i64,
     pub reasons: Vec<Reason>,
+    /// A tiered coupon's next tier (its first, when it is refused for not reaching it).
+    pub next_tier: Option<NextTier>,
 }
 
 /// A cart after coupons.
@@ -157,6 +161,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
                 coupon: None,
                 potential_discount: 0,
                 reasons: vec![Reason::CouponNotFound],
+                next_tier: None,
             });
             continue;
         };
@@ -169,6 +174,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
                 potential_discount: evaluation.benefit.total(),
                 coupon: Some(coupon),
                 reasons: evaluation.reasons,
+                next_tier: evaluation.benefit.next_tier,
             });
         }
     }
@@ -197,6 +203,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
                 potential_discount: 0,
                 coupon: Some(coupon),
                 reasons: vec![Reason::NotCombinable { with }],
+                next_tier: None,
             });
         }
     }
@@ -225,6 +232,7 @@ pub fn price(checkout: &Checkout, candidates: Vec<Candidate>, now: Timestamp) ->
                 potential_discount: 0,
                 coupon: Some(coupon),
                 reasons: vec![Reason::NoDiscount],
+                next_tier: benefit.next_tier,
             });
             continue;
         }

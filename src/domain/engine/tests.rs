@@ -3,7 +3,11 @@ use proptest::prelude::*;
 use super::*;
 use crate::domain::{
     cart::{CheckoutInput, CustomerHistory, LineInput},
-    coupon::{Conditions, CouponRules, CustomerSegment, Limits, Stacking, Target},
+    coupon::{
+        Conditions, CouponRules, CustomerSegment, Limits, Stacking, Target, Tier, TierBasis,
+        TierReward,
+    },
+    money::mul_bps,
     Currency,
 };
 
@@ -445,6 +449,174 @@ fn metadata_prefix_reaches_keys_that_built_in_fields_hide() {
     assert!(!evaluate(&by_units, &ledger, &cart, NOW).is_valid());
 }
 
+// === tiered discounts ===
+
+fn tiered(code: &str, basis: TierBasis, tiers: &[(i64, TierReward)]) -> Coupon {
+    coupon(
+        code,
+        DiscountRule::Tiered {
+            basis,
+            tiers: tiers
+                .iter()
+                .map(|&(threshold, reward)| Tier { threshold, reward })
+                .collect(),
+        },
+    )
+}
+
+fn percent(basis_points: u32) -> TierReward {
+    TierReward::Percentage { basis_points }
+}
+
+/// 5% from 1,000, 10% from 2,500, 15% from 5,000 (the example).
+fn spend_ladder() -> Coupon {
+    tiered(
+        "LADDER",
+        TierBasis::Spend,
+        &[
+            (100_000, percent(500)),
+            (250_000, percent(1_000)),
+            (500_000, percent(1_500)),
+        ],
+    )
+}
+
+#[test]
+fn spend_tiers_apply_the_best_reached_at_every_threshold() {
+    let ladder = spend_ladder();
+    let thresholds = [100_000, 250_000, 500_000];
+    let rates = [500, 1_000, 1_500];
+    for (index, threshold) in thresholds.into_iter().enumerate() {
+        for spend in [threshold - 1, threshold, threshold + 1] {
+            let evaluation = evaluate(
+                &ladder,
+                &LedgerView::default(),
+                &checkout(vec![line("p", spend, 1)]),
+                NOW,
+            );
+            // The tier reached: this one from its threshold on, the one below just under it.
+            let reached = if spend >= threshold {
+                Some(index)
+            } else {
+                index.checked_sub(1)
+            };
+            match reached {
+                None => {
+                    assert_eq!(
+                        evaluation.reasons,
+                        [Reason::BelowMinimumAmount {
+                            minimum: 100_000,
+                            missing: 1,
+                            currency: Currency::parse("INR").unwrap(),
+                        }]
+                    );
+                    assert_eq!(evaluation.benefit.total(), 0);
+                }
+                Some(tier) => {
+                    assert!(evaluation.is_valid(), "{spend}: {:?}", evaluation.reasons);
+                    assert_eq!(
+                        evaluation.benefit.total(),
+                        mul_bps(spend, rates[tier]).unwrap(),
+                        "{spend}"
+                    );
+                }
+            }
+            let next = reached.map_or(0, |tier| tier + 1);
+            match evaluation.benefit.next_tier {
+                Some(found) => {
+                    assert_eq!(found.tier.threshold, thresholds[next], "{spend}");
+                    assert_eq!(found.missing, thresholds[next] - spend);
+                    assert_eq!(found.tier.reward, percent(rates[next]));
+                }
+                None => assert_eq!(next, thresholds.len(), "{spend}: no next tier"),
+            }
+        }
+    }
+}
+
+#[test]
+fn quantity_tiers_free_the_cheapest_units_at_every_threshold() {
+    let free = |units| TierReward::FreeUnits { units };
+    let bulk = tiered("BULK", TierBasis::Quantity, &[(3, free(1)), (5, free(2))]);
+    for (units, freed, missing) in [
+        (2, None, Some(1)),
+        (3, Some(1), Some(2)),
+        (4, Some(1), Some(1)),
+        (5, Some(2), None),
+        (6, Some(2), None),
+    ] {
+        // One dear line and `units - 1` cheap units: the cheap ones go free first.
+        let cart = checkout(vec![
+            line("dear", 50_000, 1),
+            line("cheap", 10_000, units - 1),
+        ]);
+        let evaluation = evaluate(&bulk, &LedgerView::default(), &cart, NOW);
+        match freed {
+            None => assert_eq!(
+                evaluation.reasons,
+                [Reason::BelowMinimumQuantity {
+                    minimum: 3,
+                    missing: 1
+                }]
+            ),
+            Some(freed) => {
+                assert!(evaluation.is_valid(), "{units}: {:?}", evaluation.reasons);
+                assert_eq!(evaluation.benefit.free_units, [0, freed]);
+                assert_eq!(evaluation.benefit.total(), freed * 10_000);
+            }
+        }
+        assert_eq!(evaluation.benefit.next_tier.map(|n| n.missing), missing);
+    }
+}
+
+#[test]
+fn tiers_measure_the_target_and_the_further_minimum_is_reported_once() {
+    let mut ladder = spend_ladder();
+    ladder.rules.target.product_ids = vec!["shoe".into()];
+    // 900 on the target, 5,000 in the cart: the target is what counts.
+    let cart = checkout(vec![line("shoe", 90_000, 1), line("hat", 410_000, 1)]);
+    let evaluation = evaluate(&ladder, &LedgerView::default(), &cart, NOW);
+    assert_eq!(
+        evaluation.reasons,
+        [Reason::BelowMinimumAmount {
+            minimum: 100_000,
+            missing: 10_000,
+            currency: Currency::parse("INR").unwrap(),
+        }]
+    );
+    ladder.rules.conditions.min_subtotal = 600_000;
+    let evaluation = evaluate(&ladder, &LedgerView::default(), &cart, NOW);
+    assert_eq!(
+        evaluation.reasons,
+        [Reason::BelowMinimumAmount {
+            minimum: 600_000,
+            missing: 100_000,
+            currency: Currency::parse("INR").unwrap(),
+        }]
+    );
+}
+
+#[test]
+fn applied_and_refused_tiered_coupons_carry_their_next_tier() {
+    let priced = price(
+        &checkout(vec![line("p", 220_000, 1)]),
+        candidates(&[spend_ladder()]),
+        NOW,
+    );
+    let applied = &priced.applied[0];
+    assert_eq!(applied.benefit.total(), 11_000);
+    assert_eq!(applied.benefit.next_tier.map(|n| n.missing), Some(30_000));
+    let priced = price(
+        &checkout(vec![line("p", 90_000, 1)]),
+        candidates(&[spend_ladder()]),
+        NOW,
+    );
+    assert_eq!(
+        priced.rejected[0].next_tier.map(|n| n.missing),
+        Some(10_000)
+    );
+}
+
 // === properties ===
 
 fn any_rule() -> impl Strategy<Value = DiscountRule> {
@@ -464,7 +636,39 @@ fn any_rule() -> impl Strategy<Value = DiscountRule> {
             max_applications
         }),
         (0i64..200_000).prop_map(|unit_price| DiscountRule::ExclusivePrice { unit_price }),
+        any_tiered(),
     ]
+}
+
+/// Valid tiers: increasing thresholds, one kind of reward, each larger than the one below.
+fn any_tiered() -> impl Strategy<Value = DiscountRule> {
+    (
+        prop_oneof![Just(TierBasis::Spend), Just(TierBasis::Quantity)],
+        proptest::collection::vec((1i64..200_000, 1i64..2_000), 1..6),
+        0u8..3,
+    )
+        .prop_map(|(basis, steps, kind)| {
+            let (mut threshold, mut size) = (0i64, 0i64);
+            let tiers = steps
+                .into_iter()
+                .map(|(step, grow)| {
+                    threshold += match basis {
+                        TierBasis::Spend => step,
+                        TierBasis::Quantity => step % 10 + 1,
+                    };
+                    size += grow;
+                    let reward = match kind {
+                        0 => percent(u32::try_from(size.min(10_000)).unwrap()),
+                        1 => TierReward::FixedAmount { amount: size * 10 },
+                        _ => TierReward::FreeUnits {
+                            units: u32::try_from(size % 7 + 1).unwrap(),
+                        },
+                    };
+                    Tier { threshold, reward }
+                })
+                .collect();
+            DiscountRule::Tiered { basis, tiers }
+        })
 }
 
 fn any_cart() -> impl Strategy<Value = Checkout> {
@@ -563,6 +767,38 @@ proptest! {
             if let Some(budget) = rules.limits.budget {
                 prop_assert!(applied.benefit.total() <= budget);
             }
+        }
+    }
+
+    /// More of the same line never lowers a percentage or fixed tiered discount, and no tiered
+    /// discount exceeds what the target costs.
+    #[test]
+    fn tiered_discounts_grow_with_the_cart_and_stay_within_it(
+        rule in any_tiered(),
+        price_each in 1i64..300_000,
+        quantity in 1i64..30,
+        other in 0i64..300_000,
+    ) {
+        let coupon = coupon("TIERS", rule.clone());
+        let ledger = LedgerView::default();
+        let discount = |units: i64| {
+            let cart = checkout(vec![line("p", price_each, units), line("q", other.max(1), 1)]);
+            let evaluation = evaluate(&coupon, &ledger, &cart, NOW);
+            let total = if evaluation.is_valid() { evaluation.benefit.total() } else { 0 };
+            (total, cart.cart.subtotal(false))
+        };
+        let (smaller, subtotal) = discount(quantity);
+        let (larger, _) = discount(quantity + 1);
+        prop_assert!(smaller <= subtotal);
+        // Freeing the cheapest units is not monotonic: one more cheap unit can replace a dearer
+        // free one, as with buy-get.
+        let frees_units = matches!(
+            &rule,
+            DiscountRule::Tiered { tiers, .. }
+                if matches!(tiers[0].reward, TierReward::FreeUnits { .. })
+        );
+        if !frees_units {
+            prop_assert!(smaller <= larger, "{} then {}", smaller, larger);
         }
     }
 
