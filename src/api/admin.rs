@@ -14,7 +14,7 @@ use super::{
 use crate::{
     app::{
         credits::{self, TopUpCommand},
-        keys, ErrorReason,
+        keys, stats, ErrorReason,
     },
     domain::{
         audit::{AuditEntry, RecordedAudit},
@@ -683,6 +683,35 @@ impl AdminService for AdminApi {
         Ok(Response::new(
             change_tenant_quota(&self.store, &self.auth, &caller, request.into_inner()).await?,
         ))
+    }
+
+    async fn get_coupon_stats(
+        &self,
+        request: Request<pb::GetCouponStatsRequest>,
+    ) -> Result<Response<pb::RedemptionStats>, Status> {
+        let caller = self.admin(&request).await?;
+        let (coupon, days) =
+            convert::stats::coupon_stats_from_pb(request.get_ref()).map_err(ApiError::from)?;
+        let stats =
+            stats::coupon_stats(&self.store, &caller.tenant, &coupon, days, Timestamp::now())
+                .await
+                .map_err(ApiError::from)?;
+        Ok(Response::new(convert::stats::coupon_stats_to_pb(&stats)))
+    }
+
+    async fn get_campaign_stats(
+        &self,
+        request: Request<pb::GetCampaignStatsRequest>,
+    ) -> Result<Response<pb::RedemptionStats>, Status> {
+        let caller = self.admin(&request).await?;
+        let (id, days) =
+            convert::stats::campaign_stats_from_pb(request.get_ref()).map_err(ApiError::from)?;
+        let stats = stats::campaign_stats(&self.store, &caller.tenant, &id, days, Timestamp::now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(convert::stats::campaign_stats_to_pb(
+            &id, &stats,
+        )))
     }
 }
 

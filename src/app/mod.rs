@@ -10,6 +10,7 @@ pub(crate) mod keys;
 pub(crate) mod pricing;
 pub(crate) mod quota;
 pub(crate) mod redemptions;
+pub(crate) mod stats;
 pub(crate) mod vouchers;
 
 pub(crate) use error::{AppError, ErrorReason};
