@@ -10,13 +10,16 @@ use super::{
         coupon::{campaign_to_pb, coupon_to_pb},
         policy::policy_to_pb,
         quota::quota_to_pb,
+        stats::{
+            campaign_stats_from_pb, campaign_stats_to_pb, coupon_stats_from_pb, coupon_stats_to_pb,
+        },
         voucher::{credit_entry_to_pb, product_to_pb},
     },
     paging::{page_size, PageTokens},
     ApiError, Authenticator, Caller,
 };
 use crate::{
-    app::{audit, campaigns, coupons, credits, keys, products, settings},
+    app::{audit, campaigns, coupons, credits, keys, products, settings, stats},
     domain::{pin::PinKey, Scope, Timestamp},
     pb::{self, admin_service_server::AdminService},
     store::{audit::AuditFilter, coupons::CouponFilter, Store},
@@ -431,5 +434,30 @@ impl AdminService for AdminApi {
         .await
         .map_err(ApiError::from)?;
         Ok(Response::new(quota_to_pb(&saved, &defaults)))
+    }
+
+    async fn get_coupon_stats(
+        &self,
+        request: Request<pb::GetCouponStatsRequest>,
+    ) -> Result<Response<pb::RedemptionStats>, Status> {
+        let caller = self.admin(&request).await?;
+        let (coupon, days) = coupon_stats_from_pb(request.get_ref()).map_err(ApiError::from)?;
+        let stats =
+            stats::coupon_stats(&self.store, &caller.tenant, &coupon, days, Timestamp::now())
+                .await
+                .map_err(ApiError::from)?;
+        Ok(Response::new(coupon_stats_to_pb(&stats)))
+    }
+
+    async fn get_campaign_stats(
+        &self,
+        request: Request<pb::GetCampaignStatsRequest>,
+    ) -> Result<Response<pb::RedemptionStats>, Status> {
+        let caller = self.admin(&request).await?;
+        let (id, days) = campaign_stats_from_pb(request.get_ref()).map_err(ApiError::from)?;
+        let stats = stats::campaign_stats(&self.store, &caller.tenant, &id, days, Timestamp::now())
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(campaign_stats_to_pb(&id, &stats)))
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod products;
 pub(crate) mod quota;
 pub(crate) mod redemptions;
 pub(crate) mod settings;
+pub(crate) mod stats;
 pub(crate) mod vouchers;
 
 pub(crate) use error::{AppError, ErrorReason, StoreResultExt};

@@ -18,6 +18,7 @@ pub mod purchase;
 pub mod quota;
 pub mod redemption;
 pub mod scope;
+pub mod stats;
 pub mod tenant;
 pub mod text;
 pub mod time;

@@ -15,7 +15,7 @@
 //! whose outbox horizon and notifications differ (no `pg_snapshot_xmin`; changefeeds instead of
 //! NOTIFY) while the portable statements stay as they are.
 
-use sea_orm::{sea_query::Expr, DbBackend};
+use sea_orm::{sea_query::Expr, AccessMode, DbBackend, IsolationLevel};
 
 use super::StoreError;
 
@@ -54,6 +54,19 @@ impl Dialect {
         match self {
             Dialect::Postgres => Expr::cust("pg_current_xact_id()::text::bigint"),
             Dialect::Sqlite => Expr::val(0i64),
+        }
+    }
+
+    /// How a read of several statements sees one snapshot, so that numbers read together agree:
+    /// a read-only REPEATABLE READ transaction on PostgreSQL (READ COMMITTED would give each
+    /// statement its own); on SQLite any transaction reads one WAL snapshot from its first read.
+    pub(crate) fn snapshot(self) -> (Option<IsolationLevel>, Option<AccessMode>) {
+        match self {
+            Dialect::Postgres => (
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            ),
+            Dialect::Sqlite => (None, None),
         }
     }
 

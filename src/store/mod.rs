@@ -19,6 +19,7 @@ pub mod purchases;
 pub mod quotas;
 pub mod redemptions;
 mod retry;
+pub mod stats;
 pub mod tenants;
 
 use std::{

@@ -18,6 +18,7 @@ mod lifecycle;
 mod live_changes;
 mod operations;
 mod quotas;
+mod stats;
 mod tenancy;
 mod tiers;
 mod tls;

@@ -7,6 +7,7 @@ pub mod coupon;
 pub mod ledger;
 pub mod policy;
 pub mod quota;
+pub mod stats;
 pub mod voucher;
 
 use crate::domain::Timestamp;

@@ -15,6 +15,7 @@ mod processes;
 mod report;
 mod scenario;
 mod setup;
+mod stats;
 mod suite;
 mod watch;
 

@@ -4,7 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use clap::ValueEnum;
 use coupon_service::pb::{
-    self, coupon_service_client::CouponServiceClient, voucher_service_client::VoucherServiceClient,
+    self, admin_service_client::AdminServiceClient, coupon_service_client::CouponServiceClient,
+    voucher_service_client::VoucherServiceClient,
 };
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,8 @@ pub enum Scenario {
     RedeemHot,
     /// Purchase: one PIN per call, each with a new reference.
     Purchase,
+    /// GetCouponStats of the first code, over the last 30 days.
+    CouponStats,
 }
 
 impl Scenario {
@@ -48,6 +51,7 @@ impl Scenario {
             Self::Redeem => "redeem",
             Self::RedeemHot => "redeem-hot",
             Self::Purchase => "purchase",
+            Self::CouponStats => "coupon-stats",
         }
     }
 
@@ -59,6 +63,7 @@ impl Scenario {
             Self::ListApplicable => "list_applicable.pb",
             Self::Redeem | Self::RedeemHot => "redeem.pb",
             Self::Purchase => "purchase.pb",
+            Self::CouponStats => "coupon_stats.pb",
         }
     }
 }
@@ -148,6 +153,13 @@ pub async fn call(
         }
         Scenario::Purchase => VoucherServiceClient::with_interceptor(channel, auth)
             .purchase(purchase_request(plan, sequence))
+            .await
+            .map(|r| capture.keep(r.get_ref())),
+        Scenario::CouponStats => AdminServiceClient::with_interceptor(channel, auth)
+            .get_coupon_stats(pb::GetCouponStatsRequest {
+                code: first_codes(plan, 1).concat(),
+                ..Default::default()
+            })
             .await
             .map(|r| capture.keep(r.get_ref())),
     };

@@ -20,6 +20,7 @@ use crate::{
     report::{self, Point, Report, Row},
     scenario::{Plan, Scenario},
     setup::{self, Fixture, REDEEM_COUPONS},
+    stats::{self, COUPON_REDEMPTIONS, OTHER_REDEMPTIONS, STATS_CODE},
     watch,
 };
 
@@ -60,6 +61,10 @@ pub struct SuiteArgs {
     /// PIN stocks of the two purchase runs.
     #[arg(long, value_delimiter = ',', default_value = "2000,200000")]
     pin_stocks: Vec<usize>,
+    /// Run only the GetCouponStats measurement against a million other redemptions (the
+    /// report then holds its rows alone).
+    #[arg(long)]
+    only_coupon_stats: bool,
 }
 
 /// Concurrency of the scenarios (the issue's measurements used the same).
@@ -140,6 +145,7 @@ fn plan_for(scenario: Scenario, fixture: &Fixture, product: Option<&(String, i64
         Scenario::Apply | Scenario::ApplySerial => fixture.apply_codes.clone(),
         Scenario::Redeem => fixture.redeem_codes.clone(),
         Scenario::RedeemHot => vec![fixture.hot_code.clone()],
+        Scenario::CouponStats => vec![STATS_CODE.to_owned()],
         Scenario::ListApplicable | Scenario::Purchase => vec![],
     };
     Plan {
@@ -155,6 +161,11 @@ fn plan_for(scenario: Scenario, fixture: &Fixture, product: Option<&(String, i64
 async fn database_part(ctx: &mut Context_, database: &str, url: &str) -> anyhow::Result<()> {
     eprintln!("{database}: setting up");
     let logs = ctx.scratch.path().join(format!("{database}-server.log"));
+    if ctx.args.only_coupon_stats {
+        let token = processes::create_tenant(url, "bench")?;
+        let service = processes::start_service(url, true, &logs)?;
+        return coupon_stats_part(ctx, database, url, service.addr, &token).await;
+    }
     let token = processes::create_tenant(url, "bench")?;
     let list_token = processes::create_tenant(url, "bench-list")?;
     let service = processes::start_service(url, true, &logs)?;
@@ -431,8 +442,46 @@ async fn database_part(ctx: &mut Context_, database: &str, url: &str) -> anyhow:
         r.ceiling = Some((kind, c));
         rows.push(r);
     }
-    drop(service);
     ctx.report.rows.extend(rows);
+    // Last, because it adds a million redemptions that no other scenario should meet.
+    coupon_stats_part(ctx, database, url, service.addr, &token).await?;
+    drop(service);
+    Ok(())
+}
+
+/// GetCouponStats of a coupon with a few hundred redemptions, one call at a time, after a
+/// million redemptions of other coupons were added; its ceiling is the same call before them.
+async fn coupon_stats_part(
+    ctx: &mut Context_,
+    database: &str,
+    url: &str,
+    addr: std::net::SocketAddr,
+    token: &str,
+) -> anyhow::Result<()> {
+    eprintln!("{database}: coupon stats against the size of the ledger");
+    let channel = connect_many(addr, 1).await?.remove(0);
+    let serial = settings(&ctx.args, 1, None);
+    let result = stats::run(&channel, token, url, |plan| {
+        measure(addr, token, Scenario::CouponStats, plan, &serial, None)
+    })
+    .await?;
+    let mut r = row(
+        Scenario::CouponStats.name(),
+        database,
+        1,
+        result.after,
+        &format!(
+            "a coupon with {COUPON_REDEMPTIONS} redemptions, measured after {OTHER_REDEMPTIONS} \
+             redemptions of other coupons (half of its tenant's, half another's) were added in \
+             {:.0} s; the ceiling is the same call before them",
+            result.seed_time.as_secs_f64()
+        ),
+    );
+    r.ceiling = Some((
+        "same call, without the other redemptions".to_owned(),
+        result.before,
+    ));
+    ctx.report.rows.push(r);
     Ok(())
 }
 
@@ -714,7 +763,9 @@ pub async fn run(args: SuiteArgs) -> anyhow::Result<()> {
         admin.close().await.ok();
         outcome?;
     }
-    noop_part(&mut ctx).await?;
+    if !ctx.args.only_coupon_stats {
+        noop_part(&mut ctx).await?;
+    }
     ctx.report.machine.push((
         "load average at end".to_owned(),
         read_trimmed("/proc/loadavg"),
