@@ -9,7 +9,7 @@ use super::{
         voucher::{credit_entry_to_pb, product_to_pb},
     },
     paging::{page_size, PageTokens},
-    ApiError, Authenticator, Caller, StoreResultExt,
+    ApiError, Authenticator, Caller, InLocale, StoreResultExt,
 };
 use crate::{
     app::{
@@ -25,7 +25,7 @@ use crate::{
         product::{ProductSpec, SealedPin},
         tenant::KeySummary,
         text::refuse_nul,
-        Code, InvalidInput, Scope, Scopes, Timestamp, Violations,
+        Code, InvalidInput, Problem, Scope, Scopes, Timestamp, Violations,
     },
     pb::{self, admin_service_server::AdminService},
     store::{audit::AuditFilter, coupons::CouponFilter, Store},
@@ -65,20 +65,24 @@ impl AdminApi {
         request: pb::GetCouponRequest,
     ) -> Result<pb::Coupon, ApiError> {
         let coupon = if !request.id.trim().is_empty() {
-            let id = &crate::domain::text::parse_id("id", &request.id)?;
+            let id = &crate::domain::text::parse_id("id", &request.id).in_locale(caller.locale)?;
             self.store
                 .get_coupon(&caller.tenant, id)
                 .await
-                .about("coupon", id)?
+                .about("coupon", id, caller.locale)?
         } else if !request.code.trim().is_empty() {
             let code = Code::parse(&request.code)
-                .map_err(|e| InvalidInput::field("code", e.to_string()))?;
+                .map_err(|e| InvalidInput::field("code", e))
+                .in_locale(caller.locale)?;
             self.store
                 .get_coupon_by_code(&caller.tenant, &code)
                 .await
-                .about("coupon", code.as_str())?
+                .about("coupon", code.as_str(), caller.locale)?
         } else {
-            return Err(InvalidInput::field("id", "an id or a code is required").into());
+            return Err(ApiError::invalid(
+                InvalidInput::field("id", Problem::IdOrCodeRequired),
+                caller.locale,
+            ));
         };
         Ok(convert::coupon::coupon_to_pb(&coupon))
     }
@@ -90,7 +94,8 @@ impl AdminApi {
     ) -> Result<pb::Coupon, ApiError> {
         let update = request
             .coupon
-            .ok_or_else(|| InvalidInput::field("coupon", "is required"))?;
+            .ok_or_else(|| InvalidInput::field("coupon", Problem::Required))
+            .in_locale(caller.locale)?;
         let mut violations = Violations::new();
         let paths = convert::mask_paths(
             request.update_mask.as_ref(),
@@ -99,20 +104,20 @@ impl AdminApi {
         );
         let id = update.id.trim();
         if id.is_empty() {
-            violations.add("coupon.id", "is required");
+            violations.add("coupon.id", Problem::Required);
         }
-        violations.finish(())?;
-        let existing = self
-            .store
-            .get_coupon(&caller.tenant, id)
-            .await
-            .about("coupon", id)?;
+        violations.finish(()).in_locale(caller.locale)?;
+        let existing =
+            self.store
+                .get_coupon(&caller.tenant, id)
+                .await
+                .about("coupon", id, caller.locale)?;
         let mut violations = Violations::new();
         let mut rules = existing.rules;
         let mut active = existing.active;
         convert::coupon::apply_update(&mut rules, &mut active, &update, &paths, &mut violations);
         rules.check("coupon", &mut violations);
-        violations.finish(())?;
+        violations.finish(()).in_locale(caller.locale)?;
         let audit = audit_of(caller, "UpdateCoupon", "coupon")
             .with("update_mask", paths)
             .with("active", active)
@@ -121,7 +126,7 @@ impl AdminApi {
             .store
             .save_coupon_rules(&caller.tenant, id, &rules, active, &audit)
             .await
-            .about("coupon", id)?;
+            .about("coupon", id, caller.locale)?;
         Ok(convert::coupon::coupon_to_pb(&saved))
     }
 
@@ -132,7 +137,8 @@ impl AdminApi {
     ) -> Result<pb::Product, ApiError> {
         let update = request
             .product
-            .ok_or_else(|| InvalidInput::field("product", "is required"))?;
+            .ok_or_else(|| InvalidInput::field("product", Problem::Required))
+            .in_locale(caller.locale)?;
         let mut violations = Violations::new();
         let paths = convert::mask_paths(
             request.update_mask.as_ref(),
@@ -141,25 +147,25 @@ impl AdminApi {
         );
         let idx = update.idx.trim();
         if idx.is_empty() {
-            violations.add("product.idx", "is required");
+            violations.add("product.idx", Problem::Required);
         }
-        violations.finish(())?;
-        let existing = self
-            .store
-            .get_product(&caller.tenant, idx)
-            .await
-            .about("product", idx)?;
+        violations.finish(()).in_locale(caller.locale)?;
+        let existing = self.store.get_product(&caller.tenant, idx).await.about(
+            "product",
+            idx,
+            caller.locale,
+        )?;
         let mut violations = Violations::new();
         let mut spec = existing.spec;
         convert::voucher::apply_update(&mut spec, &update, &paths, &mut violations);
         spec.check("product", &mut violations);
-        violations.finish(())?;
+        violations.finish(()).in_locale(caller.locale)?;
         let audit = product_audit(caller, "UpdateProduct", &spec).with("update_mask", paths);
         let saved = self
             .store
             .save_product(&caller.tenant, idx, &spec, &audit)
             .await
-            .about("product", idx)?;
+            .about("product", idx, caller.locale)?;
         Ok(product_to_pb(&saved, true))
     }
 
@@ -170,20 +176,24 @@ impl AdminApi {
     ) -> Result<pb::ImportPinsResponse, ApiError> {
         let mut violations = Violations::new();
         let idx = request.product_idx.trim();
-        violations.require(!idx.is_empty(), "product_idx", "is required");
+        violations.require(!idx.is_empty(), "product_idx", Problem::Required);
         violations.require(
             (1..=MAX_PINS_PER_IMPORT).contains(&request.pins.len()),
             "pins",
-            "send 1 to 10000 PINs per call",
+            Problem::PinCount {
+                min: 1,
+                max: MAX_PINS_PER_IMPORT,
+            },
         );
         let pins = convert::voucher::pins_from_pb(&request.pins, &mut violations);
-        let pins = violations.finish(pins)?;
+        let pins = violations.finish(pins).in_locale(caller.locale)?;
         let mut sealed = Vec::with_capacity(pins.len());
         for pin in pins {
             let ciphertext = self
                 .pin_key
                 .seal(&pin.pin)
-                .map_err(|_| InvalidInput::field("pins", "a PIN could not be sealed"))?;
+                .map_err(|_| InvalidInput::field("pins", Problem::PinNotSealable))
+                .in_locale(caller.locale)?;
             sealed.push(SealedPin {
                 ciphertext,
                 digest: self.pin_key.digest(&pin.pin),
@@ -197,7 +207,7 @@ impl AdminApi {
             .store
             .import_pins(&caller.tenant, idx, sealed, &audit)
             .await
-            .about("product", idx)?;
+            .about("product", idx, caller.locale)?;
         Ok(pb::ImportPinsResponse {
             imported: outcome.imported,
             duplicates: outcome.duplicates,
@@ -213,15 +223,17 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateCouponRequest>,
     ) -> Result<Response<pb::Coupon>, Status> {
         let caller = self.admin(&request).await?;
-        let coupon = request
-            .into_inner()
-            .coupon
-            .ok_or_else(|| ApiError::from(InvalidInput::field("coupon", "is required")))?;
+        let coupon = request.into_inner().coupon.ok_or_else(|| {
+            ApiError::invalid(
+                InvalidInput::field("coupon", Problem::Required),
+                caller.locale,
+            )
+        })?;
         let mut violations = Violations::new();
         let code = violations.take("coupon.code", Code::parse(&coupon.code));
         let rules = convert::coupon::rules_from_pb(&coupon, &mut violations);
         let new = NewCoupon::new(code, rules, coupon.active.unwrap_or(true), violations)
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         let audit = audit_of(&caller, "CreateCoupon", "coupon")
             .with("code", new.code().as_str())
             .with("active", new.active())
@@ -233,7 +245,12 @@ impl AdminService for AdminApi {
             .store
             .insert_coupon(&caller.tenant, &new, &audit)
             .await
-            .taken("coupon", new.code().as_str(), ErrorReason::CouponCodeExists)?;
+            .taken(
+                "coupon",
+                new.code().as_str(),
+                ErrorReason::CouponCodeExists,
+                caller.locale,
+            )?;
         Ok(Response::new(convert::coupon::coupon_to_pb(&created)))
     }
 
@@ -253,18 +270,21 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListCouponsResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let filter = CouponFilter {
             campaign_id: Some(request.campaign_id.trim().to_owned()).filter(|c| !c.is_empty()),
             active_only: request.active_only,
         };
         let tokens = PageTokens::new(&caller.tenant, &format!("coupons {filter:?}"));
-        let after = tokens.decode(&request.page_token)?;
+        let after = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = self
             .store
             .list_coupons(&caller.tenant, &filter, after.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListCouponsResponse {
             coupons: page
                 .items
@@ -293,7 +313,11 @@ impl AdminService for AdminApi {
         let caller = self.admin(&request).await?;
         let id = request.into_inner().id.trim().to_owned();
         if id.is_empty() {
-            return Err(ApiError::from(InvalidInput::field("id", "is required")).into());
+            return Err(ApiError::invalid(
+                InvalidInput::field("id", Problem::Required),
+                caller.locale,
+            )
+            .into());
         }
         let coupon = self
             .store
@@ -303,7 +327,7 @@ impl AdminService for AdminApi {
                 &audit_of(&caller, "DeactivateCoupon", "coupon").with("active", false),
             )
             .await
-            .about("coupon", &id)?;
+            .about("coupon", &id, caller.locale)?;
         Ok(Response::new(convert::coupon::coupon_to_pb(&coupon)))
     }
 
@@ -312,13 +336,15 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
         let caller = self.admin(&request).await?;
-        let campaign = request
-            .into_inner()
-            .campaign
-            .ok_or_else(|| ApiError::from(InvalidInput::field("campaign", "is required")))?;
+        let campaign = request.into_inner().campaign.ok_or_else(|| {
+            ApiError::invalid(
+                InvalidInput::field("campaign", Problem::Required),
+                caller.locale,
+            )
+        })?;
         let mut violations = Violations::new();
         let name = campaign.name.trim();
-        violations.require(!name.is_empty(), "campaign.name", "is required");
+        violations.require(!name.is_empty(), "campaign.name", Problem::Required);
         refuse_nul("campaign.name", name, &mut violations);
         let template = campaign.template.unwrap_or_default();
         let mut template_violations = Violations::new();
@@ -332,7 +358,7 @@ impl AdminService for AdminApi {
             &pattern.charset,
             &mut violations,
         );
-        violations.finish(()).map_err(ApiError::from)?;
+        violations.finish(()).in_locale(caller.locale)?;
         let audit = audit_of(&caller, "CreateCampaign", "campaign")
             .with("name", name)
             .with("template", serde_json::to_value(&rules).unwrap_or_default())
@@ -344,7 +370,7 @@ impl AdminService for AdminApi {
             .store
             .insert_campaign(&caller.tenant, name, &rules, &pattern, &audit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(campaign_to_pb(&created)))
     }
 
@@ -356,27 +382,30 @@ impl AdminService for AdminApi {
         let request = request.into_inner();
         let id = request.campaign_id.trim();
         let mut violations = Violations::new();
-        violations.require(!id.is_empty(), "campaign_id", "is required");
+        violations.require(!id.is_empty(), "campaign_id", Problem::Required);
         let count = usize::try_from(request.count).unwrap_or(0);
         violations.require(
             (1..=MAX_CODES_PER_CALL).contains(&count),
             "count",
-            "must be from 1 to 100000",
+            Problem::OutOfRange {
+                min: 1,
+                max: MAX_CODES_PER_CALL as i64,
+            },
         );
-        violations.finish(()).map_err(ApiError::from)?;
-        let campaign = self
-            .store
-            .get_campaign(&caller.tenant, id)
-            .await
-            .about("campaign", id)?;
+        violations.finish(()).in_locale(caller.locale)?;
+        let campaign = self.store.get_campaign(&caller.tenant, id).await.about(
+            "campaign",
+            id,
+            caller.locale,
+        )?;
         // Keep the pattern's space far larger than its codes, so drawing stays fast and codes
         // stay hard to guess.
         let wanted = (campaign.code_count as u128 + count as u128) * 1_000;
         if campaign.pattern.capacity() < wanted {
-            return Err(ApiError::from(InvalidInput::field(
-                "count",
-                "the campaign's code pattern is too short for that many unique codes",
-            ))
+            return Err(ApiError::invalid(
+                InvalidInput::field("count", Problem::PatternTooShortForCount),
+                caller.locale,
+            )
             .into());
         }
         let codes = self
@@ -389,7 +418,7 @@ impl AdminService for AdminApi {
                 &audit_of(&caller, "GenerateCodes", "campaign").with("generated", count),
             )
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::GenerateCodesResponse {
             codes: codes.into_iter().map(|c| c.to_string()).collect(),
         }))
@@ -400,14 +429,16 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         let caller = self.admin(&request).await?;
-        let product = request
-            .into_inner()
-            .product
-            .ok_or_else(|| ApiError::from(InvalidInput::field("product", "is required")))?;
+        let product = request.into_inner().product.ok_or_else(|| {
+            ApiError::invalid(
+                InvalidInput::field("product", Problem::Required),
+                caller.locale,
+            )
+        })?;
         let mut violations = Violations::new();
         let spec = convert::voucher::spec_from_pb(&product, &mut violations);
         spec.check("product", &mut violations);
-        let spec = violations.finish(spec).map_err(ApiError::from)?;
+        let spec = violations.finish(spec).in_locale(caller.locale)?;
         let created = self
             .store
             .insert_product(
@@ -416,7 +447,12 @@ impl AdminService for AdminApi {
                 &product_audit(&caller, "CreateProduct", &spec),
             )
             .await
-            .taken("product", &spec.value, ErrorReason::ProductValueExists)?;
+            .taken(
+                "product",
+                &spec.value,
+                ErrorReason::ProductValueExists,
+                caller.locale,
+            )?;
         Ok(Response::new(product_to_pb(&created, true)))
     }
 
@@ -448,15 +484,17 @@ impl AdminService for AdminApi {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
         let mut violations = Violations::new();
-        violations.require(request.amount > 0, "amount", "must be greater than zero");
+        violations.require(request.amount > 0, "amount", Problem::NotPositive);
         violations.require(
             request.reference.trim().len() <= MAX_REFERENCE_LEN,
             "reference",
-            "must be at most 128 characters",
+            Problem::TooLong {
+                max: MAX_REFERENCE_LEN,
+            },
         );
         refuse_nul("reference", &request.reference, &mut violations);
         refuse_nul("note", &request.note, &mut violations);
-        violations.finish(()).map_err(ApiError::from)?;
+        violations.finish(()).in_locale(caller.locale)?;
         let reference = Some(request.reference.trim().to_owned()).filter(|r| !r.is_empty());
         let command = TopUpCommand {
             amount: request.amount,
@@ -471,7 +509,7 @@ impl AdminService for AdminApi {
             &caller.key_id,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(pb::TopUpCreditsResponse {
             entry: Some(credit_entry_to_pb(&top_up.entry)),
             balance: top_up.balance,
@@ -487,7 +525,7 @@ impl AdminService for AdminApi {
             .store
             .balance(&caller.tenant)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::GetBalanceResponse {
             balance: balance.available,
             consumed: balance.consumed,
@@ -500,14 +538,17 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListCreditEntriesResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let tokens = PageTokens::new(&caller.tenant, "credit entries");
-        let before = tokens.decode(&request.page_token)?;
+        let before = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = self
             .store
             .list_credit_entries(&caller.tenant, before.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListCreditEntriesResponse {
             entries: page.items.iter().map(credit_entry_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -544,10 +585,10 @@ impl AdminService for AdminApi {
         let scopes = violations.take("scopes", request.scopes.join(",").parse::<Scopes>());
         let expires_at = request.expire_time.as_ref().and_then(|ts| {
             let parsed = convert::timestamp_from_pb(ts);
-            violations.require(parsed.is_some(), "expire_time", "is not a valid timestamp");
+            violations.require(parsed.is_some(), "expire_time", Problem::NotATimestamp);
             parsed
         });
-        let scopes = violations.finish(scopes).map_err(ApiError::from)?;
+        let scopes = violations.finish(scopes).in_locale(caller.locale)?;
         let issued = keys::create(
             &self.store,
             &caller.tenant,
@@ -557,7 +598,7 @@ impl AdminService for AdminApi {
             Timestamp::now(),
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         // A key id may have been probed before it existed: drop that memory.
         self.auth.forget_key(&issued.key.key_id);
         Ok(Response::new(pb::CreateApiKeyResponse {
@@ -573,14 +614,17 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let tokens = PageTokens::new(&caller.tenant, "api keys");
-        let after = tokens.decode(&request.page_token)?;
+        let after = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = self
             .store
             .list_keys(&caller.tenant, after.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListApiKeysResponse {
             keys: page.items.iter().map(key_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -592,10 +636,10 @@ impl AdminService for AdminApi {
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::ApiKey>, Status> {
         let caller = self.admin(&request).await?;
-        let key_id = required_key_id(&request.get_ref().key_id)?;
+        let key_id = required_key_id(&request.get_ref().key_id).in_locale(caller.locale)?;
         let revoked = keys::revoke(&self.store, &caller.tenant, &caller.key_id, &key_id)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         self.auth.forget_key(&key_id);
         Ok(Response::new(key_to_pb(&revoked)))
     }
@@ -606,14 +650,14 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::RotateApiKeyResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let key_id = required_key_id(&request.key_id)?;
+        let key_id = required_key_id(&request.key_id).in_locale(caller.locale)?;
         let grace = match request.grace_period {
             None => keys::DEFAULT_GRACE,
             Some(duration) => std::time::Duration::try_from(duration).map_err(|_| {
-                ApiError::from(InvalidInput::field(
-                    "grace_period",
-                    "must be from 0 to 30 days",
-                ))
+                ApiError::invalid(
+                    InvalidInput::field("grace_period", Problem::GracePeriodOutOfRange),
+                    caller.locale,
+                )
             })?,
         };
         let (issued, previous) = keys::rotate(
@@ -625,7 +669,7 @@ impl AdminService for AdminApi {
             Timestamp::now(),
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         self.auth.forget_key(&key_id);
         Ok(Response::new(pb::RotateApiKeyResponse {
             key: Some(key_to_pb(&issued.summary)),
@@ -641,18 +685,21 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let filter = AuditFilter {
             resource_type: Some(request.resource_type.trim().to_owned()).filter(|t| !t.is_empty()),
             resource_id: Some(request.resource_id.trim().to_owned()).filter(|t| !t.is_empty()),
         };
         let tokens = PageTokens::new(&caller.tenant, &format!("audit {filter:?}"));
-        let before = tokens.decode(&request.page_token)?;
+        let before = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = self
             .store
             .list_audit_entries(&caller.tenant, &filter, before.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListAuditEntriesResponse {
             entries: page.items.iter().map(audit_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -668,7 +715,7 @@ impl AdminService for AdminApi {
             .store
             .tenant_quota(&caller.tenant)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         let defaults = self.auth.quotas().defaults();
         Ok(Response::new(convert::quota::quota_to_pb(
             &quota, &defaults,
@@ -688,12 +735,12 @@ impl AdminService for AdminApi {
 
 // === keys and audit ===
 
-fn required_key_id(key_id: &str) -> Result<String, ApiError> {
+fn required_key_id(key_id: &str) -> Result<String, InvalidInput> {
     let key_id = key_id.trim();
     if key_id.is_empty() {
-        return Err(InvalidInput::field("key_id", "is required").into());
+        return Err(InvalidInput::field("key_id", Problem::Required));
     }
-    Ok(crate::domain::text::parse_id("key_id", key_id)?)
+    crate::domain::text::parse_id("key_id", key_id)
 }
 
 fn key_to_pb(key: &KeySummary) -> pb::ApiKey {
@@ -723,7 +770,10 @@ fn audit_to_pb(entry: &RecordedAudit) -> pb::AuditEntry {
 
 /// GetTenantPolicy: the caller's tenant's policy, empty when never set.
 async fn read_tenant_policy(store: &Store, caller: &Caller) -> Result<pb::TenantPolicy, ApiError> {
-    let policy = store.tenant_policy(&caller.tenant).await?;
+    let policy = store
+        .tenant_policy(&caller.tenant)
+        .await
+        .in_locale(caller.locale)?;
     Ok(convert::policy::policy_to_pb(&policy))
 }
 
@@ -742,12 +792,12 @@ async fn change_tenant_policy(
     let update = match request.policy.as_ref() {
         Some(policy) => convert::policy::policy_from_pb(policy),
         None => {
-            violations.add("policy", "is required");
+            violations.add("policy", Problem::Required);
             TenantPolicy::default()
         }
     };
     update.check("policy", &mut violations);
-    violations.finish(())?;
+    violations.finish(()).in_locale(caller.locale)?;
     let fields = convert::policy::fields(&paths);
     let mut audit = audit_of(caller, "UpdateTenantPolicy", "tenant_policy");
     for field in &fields {
@@ -768,7 +818,8 @@ async fn change_tenant_policy(
     }
     let saved = store
         .update_tenant_policy(&caller.tenant, &update, &fields, &audit)
-        .await?;
+        .await
+        .in_locale(caller.locale)?;
     Ok(convert::policy::policy_to_pb(&saved))
 }
 
@@ -826,21 +877,22 @@ async fn change_tenant_quota(
     let update = match request.quota.as_ref() {
         Some(quota) => convert::quota::quota_from_pb(quota, &fields),
         None => {
-            violations.add("quota", "is required");
+            violations.add("quota", Problem::Required);
             Default::default()
         }
     };
     let defaults = auth.quotas().defaults();
     update.check("quota", &mut violations);
     update.check_within(&defaults, "quota", &mut violations);
-    violations.finish(())?;
+    violations.finish(()).in_locale(caller.locale)?;
     let audit = update.audited(
         audit_of(caller, "UpdateTenantQuota", "tenant_quota"),
         &fields,
     );
     let saved = store
         .update_tenant_quota(&caller.tenant, &update, &fields, &audit)
-        .await?;
+        .await
+        .in_locale(caller.locale)?;
     auth.quotas().forget(&caller.tenant);
     Ok(convert::quota::quota_to_pb(&saved, &defaults))
 }

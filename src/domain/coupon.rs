@@ -5,10 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Code, Currency, Timestamp, Violations};
+use super::{Code, Currency, Problem, Timestamp, Violations};
 
 /// Largest percentage, in basis points (100%).
 pub const MAX_BPS: u32 = 10_000;
+/// Longest coupon description, in characters.
+const MAX_DESCRIPTION_LEN: usize = 500;
 
 /// Everything that defines a coupon except its code and identity. Stored as one JSON document;
 /// the columns that limits are enforced on are kept beside it by the store.
@@ -157,30 +159,24 @@ impl CouponRules {
                 || self.conditions.min_subtotal > 0
                 || self.limits.budget.is_some())
         {
-            violations.add(
-                field("currency"),
-                "a currency is required when the coupon states amounts",
-            );
+            violations.add(field("currency"), Problem::CurrencyRequiredForAmounts);
         }
 
         let conditions = &self.conditions;
         if let (Some(start), Some(end)) = (conditions.starts_at, conditions.ends_at) {
             if end <= start {
-                violations.add(
-                    field("conditions.end_time"),
-                    "end time must be after start time",
-                );
+                violations.add(field("conditions.end_time"), Problem::EndNotAfterStart);
             }
         }
         violations.require(
             conditions.min_subtotal >= 0,
             &field("conditions.min_subtotal"),
-            "must not be negative",
+            Problem::Negative,
         );
         violations.require(
             conditions.min_quantity >= 0,
             &field("conditions.min_quantity"),
-            "must not be negative",
+            Problem::Negative,
         );
         if conditions.customer_segment == CustomerSegment::Listed
             && conditions.customer_ids.is_empty()
@@ -189,7 +185,7 @@ impl CouponRules {
         {
             violations.add(
                 field("conditions.customer_segment"),
-                "a LISTED segment needs customer ids, e-mails or phones",
+                Problem::ListedSegmentEmpty,
             );
         }
         check_predicates(
@@ -213,13 +209,15 @@ impl CouponRules {
             (limits.budget, "limits.budget"),
         ] {
             if value.is_some_and(|v| v < 1) {
-                violations.add(field(name), "must be at least 1 when set");
+                violations.add(field(name), Problem::AtLeastWhenSet { min: 1 });
             }
         }
         violations.require(
-            self.description.chars().count() <= 500,
+            self.description.chars().count() <= MAX_DESCRIPTION_LEN,
             &field("description"),
-            "must be at most 500 characters",
+            Problem::TooLong {
+                max: MAX_DESCRIPTION_LEN,
+            },
         );
     }
 
@@ -230,7 +228,7 @@ impl CouponRules {
                 violations.require(
                     *amount > 0,
                     &at("fixed_amount.amount"),
-                    "must be greater than zero",
+                    Problem::NotPositive,
                 );
             }
             DiscountRule::Percentage {
@@ -240,30 +238,38 @@ impl CouponRules {
                 violations.require(
                     (1..=MAX_BPS).contains(basis_points),
                     &at("percentage.basis_points"),
-                    "must be from 1 to 10000 (0.01% to 100%)",
+                    Problem::PercentageOutOfRange,
                 );
                 violations.require(
                     max_discount.is_none_or(|cap| cap > 0),
                     &at("percentage.max_discount"),
-                    "must be greater than zero when set",
+                    Problem::NotPositiveWhenSet,
                 );
             }
             DiscountRule::FreeShipping { max_discount } => {
                 violations.require(
                     max_discount.is_none_or(|cap| cap > 0),
                     &at("free_shipping.max_discount"),
-                    "must be greater than zero when set",
+                    Problem::NotPositiveWhenSet,
                 );
             }
             DiscountRule::BuyGet { buy, get, .. } => {
-                violations.require(*buy >= 1, &at("buy_get.buy_quantity"), "must be at least 1");
-                violations.require(*get >= 1, &at("buy_get.get_quantity"), "must be at least 1");
+                violations.require(
+                    *buy >= 1,
+                    &at("buy_get.buy_quantity"),
+                    Problem::AtLeast { min: 1 },
+                );
+                violations.require(
+                    *get >= 1,
+                    &at("buy_get.get_quantity"),
+                    Problem::AtLeast { min: 1 },
+                );
             }
             DiscountRule::ExclusivePrice { unit_price } => {
                 violations.require(
                     *unit_price >= 0,
                     &at("exclusive_price.unit_price"),
-                    "must not be negative",
+                    Problem::Negative,
                 );
             }
         }
@@ -273,7 +279,7 @@ impl CouponRules {
 fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Violations) {
     for (index, predicate) in predicates.iter().enumerate() {
         if predicate.field.trim().is_empty() {
-            violations.add(format!("{prefix}[{index}].field"), "is required");
+            violations.add(format!("{prefix}[{index}].field"), Problem::Required);
         } else if predicate
             .field
             .strip_prefix(super::engine::predicate::METADATA_PREFIX)
@@ -281,7 +287,7 @@ fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Vio
         {
             violations.add(
                 format!("{prefix}[{index}].field"),
-                "name a metadata key after \"metadata.\"",
+                Problem::MetadataKeyMissing,
             );
         }
         let values_ok = match predicate.operator {
@@ -291,7 +297,7 @@ fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Vio
         if !values_ok {
             violations.add(
                 format!("{prefix}[{index}].values"),
-                "IN takes one or more values, every other operator exactly one",
+                Problem::WrongValueCount,
             );
         }
     }
@@ -316,7 +322,8 @@ impl NewCoupon {
         rules.check("coupon", &mut violations);
         violations.finish(())?;
         // A code that failed to parse was recorded above; only an absent one reaches here.
-        let code = code.ok_or_else(|| super::InvalidInput::field("coupon.code", "is required"))?;
+        let code =
+            code.ok_or_else(|| super::InvalidInput::field("coupon.code", Problem::Required))?;
         Ok(Self {
             code,
             rules,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, Violations};
+use super::{Currency, Problem, Violations};
 
 /// Longest product slug (`value`).
 const MAX_SLUG_LEN: usize = 64;
@@ -28,27 +28,30 @@ pub struct ProductSpec {
     pub templates: NotificationTemplates,
 }
 
+/// Longest product name, in characters.
+const MAX_NAME_LEN: usize = 200;
+
 impl ProductSpec {
     /// Records every rule this product breaks, under `prefix` (such as `product`).
     pub fn check(&self, prefix: &str, violations: &mut Violations) {
         let field = |name: &str| format!("{prefix}.{name}");
         let name_len = self.name.trim().chars().count();
         violations.require(
-            (1..=200).contains(&name_len),
+            (1..=MAX_NAME_LEN).contains(&name_len),
             &field("name"),
-            "is required and at most 200 characters",
+            Problem::RequiredUpTo { max: MAX_NAME_LEN },
         );
         violations.require(
             is_slug(&self.value),
             &field("value"),
-            "must be 1 to 64 of a-z, 0-9, '-' and '_'",
+            Problem::NotASlug { max: 64 },
         );
+        violations.require(self.amount > 0, &field("amount"), Problem::NotPositive);
         violations.require(
-            self.amount > 0,
-            &field("amount"),
-            "must be greater than zero",
+            self.currency.is_some(),
+            &field("currency"),
+            Problem::Required,
         );
-        violations.require(self.currency.is_some(), &field("currency"), "is required");
         let t = &self.templates;
         for (name, text) in [
             ("name", &self.name),

@@ -8,7 +8,7 @@ use crate::{
             PredicateOperator, Stacking, Target,
         },
         text::refuse_nul,
-        Currency, Violations,
+        Currency, Problem, Violations,
     },
     pb,
 };
@@ -78,10 +78,7 @@ fn discount_from_pb(discount: Option<&pb::Discount>, violations: &mut Violations
     use pb::discount::Kind;
     let placeholder = DiscountRule::FixedAmount { amount: 0 };
     let Some(kind) = discount.and_then(|d| d.kind.as_ref()) else {
-        violations.add(
-            "coupon.discount",
-            "is required: one of fixed_amount, percentage, free_shipping, buy_get, exclusive_price",
-        );
+        violations.add("coupon.discount", Problem::DiscountRequired);
         return placeholder;
     };
     match kind {
@@ -106,7 +103,7 @@ fn discount_from_pb(discount: Option<&pb::Discount>, violations: &mut Violations
                 Err(_) => {
                     violations.add(
                         "coupon.discount.buy_get.max_applications",
-                        "must not be negative",
+                        Problem::Negative,
                     );
                     0
                 }
@@ -142,7 +139,7 @@ fn conditions_from_pb(
         let ts = ts?;
         let parsed = timestamp_from_pb(ts);
         if parsed.is_none() {
-            violations.add(field, "is not a valid timestamp");
+            violations.add(field, Problem::NotATimestamp);
         }
         parsed
     };
@@ -156,7 +153,7 @@ fn conditions_from_pb(
         None => {
             violations.add(
                 "coupon.conditions.customer_segment",
-                "unknown customer segment",
+                Problem::UnknownCustomerSegment,
             );
             CustomerSegment::All
         }
@@ -216,7 +213,7 @@ fn predicates_from_pb(
                 Some(pb::PredicateOperator::Unspecified) | None => {
                     violations.add(
                         format!("{prefix}[{index}].operator"),
-                        "unknown predicate operator: use EQ, NE, GT, GTE, LT, LTE, IN or CONTAINS",
+                        Problem::UnknownOperator,
                     );
                     return None;
                 }
