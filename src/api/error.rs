@@ -159,6 +159,7 @@ impl<T> StoreResultExt<T> for Result<T, StoreError> {
 /// caller's language. There is deliberately no `From` for them: every path to a caller names
 /// the language.
 pub(crate) trait InLocale<T> {
+    /// The error as an `ApiError` that describes bad input in `locale`.
     fn in_locale(self, locale: Locale) -> Result<T, ApiError>;
 }
 

@@ -23,8 +23,11 @@ fn asking<T>(message: T, language: Option<&'static str>) -> Request<T> {
     request
 }
 
-/// Each field violation of an INVALID_ARGUMENT status, as (field, description).
-fn violations(status: &Status) -> Vec<(String, String)> {
+/// (field, description) of each field violation.
+type Violations = Vec<(String, String)>;
+
+/// Each field violation of an INVALID_ARGUMENT status.
+fn violations(status: &Status) -> Violations {
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     status
         .get_details_bad_request()
@@ -38,10 +41,7 @@ fn violations(status: &Status) -> Vec<(String, String)> {
 /// The same bad request answered without `accept-language` and with `id`: the same fields in
 /// the same order and the same (English) message, every description translated. Returns the
 /// English and the Indonesian violations.
-fn translated(
-    english: &Status,
-    indonesian: &Status,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn translated(english: &Status, indonesian: &Status) -> (Violations, Violations) {
     let (en, id) = (violations(english), violations(indonesian));
     let fields = |all: &[(String, String)]| all.iter().map(|v| v.0.clone()).collect::<Vec<_>>();
     assert_eq!(fields(&en), fields(&id));
