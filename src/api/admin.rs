@@ -16,11 +16,20 @@ use super::{
         voucher::{credit_entry_to_pb, product_to_pb},
     },
     paging::{page_size, PageTokens},
-    ApiError, Authenticator, Caller,
+    ApiError, Authenticator, Caller, InLocale,
 };
 use crate::{
-    app::{audit, campaigns, coupons, credits, keys, products, settings, stats},
-    domain::{pin::PinKey, Scope, Timestamp},
+    app::{
+        audit,
+        campaigns::{self, NewCampaign},
+        coupons::{self, CouponRef, UpdateCoupon},
+        credits::{self, TopUpCommand},
+        keys,
+        products::{self, UpdateProduct},
+        settings::{self, QuotaChange},
+        stats,
+    },
+    domain::{coupon::NewCoupon, pin::PinKey, Scope, Timestamp},
     pb::{self, admin_service_server::AdminService},
     store::{audit::AuditFilter, coupons::CouponFilter, Store},
 };
@@ -64,10 +73,10 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateCouponRequest>,
     ) -> Result<Response<pb::Coupon>, Status> {
         let caller = self.admin(&request).await?;
-        let coupon = request.into_inner().try_into().map_err(ApiError::from)?;
+        let coupon = NewCoupon::try_from(request.into_inner()).in_locale(caller.locale)?;
         let created = coupons::create(&self.store, &caller.tenant, &caller.key_id, &coupon)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(coupon_to_pb(&created)))
     }
 
@@ -76,10 +85,10 @@ impl AdminService for AdminApi {
         request: Request<pb::GetCouponRequest>,
     ) -> Result<Response<pb::Coupon>, Status> {
         let caller = self.admin(&request).await?;
-        let wanted = request.into_inner().try_into().map_err(ApiError::from)?;
+        let wanted = CouponRef::try_from(request.into_inner()).in_locale(caller.locale)?;
         let coupon = coupons::find(&self.store, &caller.tenant, &wanted)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(coupon_to_pb(&coupon)))
     }
 
@@ -89,13 +98,16 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListCouponsResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let filter = CouponFilter {
             campaign_id: given(&request.campaign_id),
             active_only: request.active_only,
         };
         let tokens = PageTokens::new(&caller.tenant, &format!("coupons {filter:?}"));
-        let after = tokens.decode(&request.page_token)?;
+        let after = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = coupons::list(
             &self.store,
             &caller.tenant,
@@ -104,7 +116,7 @@ impl AdminService for AdminApi {
             limit,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListCouponsResponse {
             coupons: page.items.iter().map(coupon_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -116,10 +128,10 @@ impl AdminService for AdminApi {
         request: Request<pb::UpdateCouponRequest>,
     ) -> Result<Response<pb::Coupon>, Status> {
         let caller = self.admin(&request).await?;
-        let command = request.into_inner().try_into().map_err(ApiError::from)?;
+        let command = UpdateCoupon::try_from(request.into_inner()).in_locale(caller.locale)?;
         let saved = coupons::update(&self.store, &caller.tenant, &caller.key_id, command)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(coupon_to_pb(&saved)))
     }
 
@@ -128,10 +140,10 @@ impl AdminService for AdminApi {
         request: Request<pb::DeactivateCouponRequest>,
     ) -> Result<Response<pb::Coupon>, Status> {
         let caller = self.admin(&request).await?;
-        let id = parse::id("id", &request.get_ref().id).map_err(ApiError::from)?;
+        let id = parse::id("id", &request.get_ref().id).in_locale(caller.locale)?;
         let coupon = coupons::deactivate(&self.store, &caller.tenant, &caller.key_id, &id)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(coupon_to_pb(&coupon)))
     }
 
@@ -140,10 +152,10 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateCampaignRequest>,
     ) -> Result<Response<pb::Campaign>, Status> {
         let caller = self.admin(&request).await?;
-        let campaign = request.into_inner().try_into().map_err(ApiError::from)?;
+        let campaign = NewCampaign::try_from(request.into_inner()).in_locale(caller.locale)?;
         let created = campaigns::create(&self.store, &caller.tenant, &caller.key_id, &campaign)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(campaign_to_pb(&created)))
     }
 
@@ -153,7 +165,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::GenerateCodesResponse>, Status> {
         let caller = self.admin(&request).await?;
         let (campaign_id, count) =
-            parse::codes_wanted(request.get_ref()).map_err(ApiError::from)?;
+            parse::codes_wanted(request.get_ref()).in_locale(caller.locale)?;
         let codes = campaigns::generate_codes(
             &self.store,
             &caller.tenant,
@@ -162,7 +174,7 @@ impl AdminService for AdminApi {
             count,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(pb::GenerateCodesResponse {
             codes: codes.into_iter().map(|c| c.to_string()).collect(),
         }))
@@ -173,10 +185,10 @@ impl AdminService for AdminApi {
         request: Request<pb::CreateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         let caller = self.admin(&request).await?;
-        let spec = parse::new_product(request.into_inner()).map_err(ApiError::from)?;
+        let spec = parse::new_product(request.into_inner()).in_locale(caller.locale)?;
         let created = products::create(&self.store, &caller.tenant, &caller.key_id, &spec)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(product_to_pb(&created, true)))
     }
 
@@ -185,10 +197,10 @@ impl AdminService for AdminApi {
         request: Request<pb::UpdateProductRequest>,
     ) -> Result<Response<pb::Product>, Status> {
         let caller = self.admin(&request).await?;
-        let command = request.into_inner().try_into().map_err(ApiError::from)?;
+        let command = UpdateProduct::try_from(request.into_inner()).in_locale(caller.locale)?;
         let saved = products::update(&self.store, &caller.tenant, &caller.key_id, command)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(product_to_pb(&saved, true)))
     }
 
@@ -197,7 +209,7 @@ impl AdminService for AdminApi {
         request: Request<pb::ImportPinsRequest>,
     ) -> Result<Response<pb::ImportPinsResponse>, Status> {
         let caller = self.admin(&request).await?;
-        let (idx, pins) = parse::pins_to_import(request.get_ref()).map_err(ApiError::from)?;
+        let (idx, pins) = parse::pins_to_import(request.get_ref()).in_locale(caller.locale)?;
         let outcome = products::import_pins(
             &self.store,
             &self.pin_key,
@@ -207,7 +219,7 @@ impl AdminService for AdminApi {
             pins,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(pb::ImportPinsResponse {
             imported: outcome.imported,
             duplicates: outcome.duplicates,
@@ -220,7 +232,7 @@ impl AdminService for AdminApi {
         request: Request<pb::TopUpCreditsRequest>,
     ) -> Result<Response<pb::TopUpCreditsResponse>, Status> {
         let caller = self.admin(&request).await?;
-        let command = request.into_inner().try_into().map_err(ApiError::from)?;
+        let command = TopUpCommand::try_from(request.into_inner()).in_locale(caller.locale)?;
         let top_up = credits::top_up(
             &self.store,
             &caller.tenant,
@@ -229,7 +241,7 @@ impl AdminService for AdminApi {
             &caller.key_id,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(pb::TopUpCreditsResponse {
             entry: Some(credit_entry_to_pb(&top_up.entry)),
             balance: top_up.balance,
@@ -243,7 +255,7 @@ impl AdminService for AdminApi {
         let caller = self.admin(&request).await?;
         let balance = credits::balance(&self.store, &caller.tenant)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::GetBalanceResponse {
             balance: balance.available,
             consumed: balance.consumed,
@@ -256,12 +268,15 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListCreditEntriesResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let tokens = PageTokens::new(&caller.tenant, "credit entries");
-        let before = tokens.decode(&request.page_token)?;
+        let before = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = credits::entries(&self.store, &caller.tenant, before.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListCreditEntriesResponse {
             entries: page.items.iter().map(credit_entry_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -275,7 +290,7 @@ impl AdminService for AdminApi {
         let caller = self.admin(&request).await?;
         let policy = settings::policy(&self.store, &caller.tenant)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(policy_to_pb(&policy)))
     }
 
@@ -284,7 +299,7 @@ impl AdminService for AdminApi {
         request: Request<pb::UpdateTenantPolicyRequest>,
     ) -> Result<Response<pb::TenantPolicy>, Status> {
         let caller = self.admin(&request).await?;
-        let (values, fields) = parse::policy_change(request.get_ref()).map_err(ApiError::from)?;
+        let (values, fields) = parse::policy_change(request.get_ref()).in_locale(caller.locale)?;
         let saved = settings::update_policy(
             &self.store,
             &caller.tenant,
@@ -293,7 +308,7 @@ impl AdminService for AdminApi {
             &fields,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(policy_to_pb(&saved)))
     }
 
@@ -303,7 +318,7 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
         let caller = self.admin(&request).await?;
         let (scopes, expires_at) =
-            parse::key_to_create(request.get_ref()).map_err(ApiError::from)?;
+            parse::key_to_create(request.get_ref()).in_locale(caller.locale)?;
         let issued = keys::create(
             &self.store,
             &caller.tenant,
@@ -313,7 +328,7 @@ impl AdminService for AdminApi {
             Timestamp::now(),
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         // A key id may have been probed before it existed: drop that memory.
         self.auth.forget_key(&issued.key.key_id);
         Ok(Response::new(pb::CreateApiKeyResponse {
@@ -329,12 +344,15 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let tokens = PageTokens::new(&caller.tenant, "api keys");
-        let after = tokens.decode(&request.page_token)?;
+        let after = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = keys::list(&self.store, &caller.tenant, after.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListApiKeysResponse {
             keys: page.items.iter().map(key_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -346,10 +364,10 @@ impl AdminService for AdminApi {
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::ApiKey>, Status> {
         let caller = self.admin(&request).await?;
-        let key_id = parse::id("key_id", &request.get_ref().key_id).map_err(ApiError::from)?;
+        let key_id = parse::id("key_id", &request.get_ref().key_id).in_locale(caller.locale)?;
         let revoked = keys::revoke(&self.store, &caller.tenant, &caller.key_id, &key_id)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         self.auth.forget_key(&key_id);
         Ok(Response::new(key_to_pb(&revoked)))
     }
@@ -359,7 +377,7 @@ impl AdminService for AdminApi {
         request: Request<pb::RotateApiKeyRequest>,
     ) -> Result<Response<pb::RotateApiKeyResponse>, Status> {
         let caller = self.admin(&request).await?;
-        let (key_id, grace) = parse::key_to_rotate(request.get_ref()).map_err(ApiError::from)?;
+        let (key_id, grace) = parse::key_to_rotate(request.get_ref()).in_locale(caller.locale)?;
         let (issued, previous) = keys::rotate(
             &self.store,
             &caller.tenant,
@@ -369,7 +387,7 @@ impl AdminService for AdminApi {
             Timestamp::now(),
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         self.auth.forget_key(&key_id);
         Ok(Response::new(pb::RotateApiKeyResponse {
             key: Some(key_to_pb(&issued.summary)),
@@ -385,13 +403,16 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::ListAuditEntriesResponse>, Status> {
         let caller = self.admin(&request).await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let filter = AuditFilter {
             resource_type: given(&request.resource_type),
             resource_id: given(&request.resource_id),
         };
         let tokens = PageTokens::new(&caller.tenant, &format!("audit {filter:?}"));
-        let before = tokens.decode(&request.page_token)?;
+        let before = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = audit::list(
             &self.store,
             &caller.tenant,
@@ -400,7 +421,7 @@ impl AdminService for AdminApi {
             limit,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(pb::ListAuditEntriesResponse {
             entries: page.items.iter().map(audit_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),
@@ -414,7 +435,7 @@ impl AdminService for AdminApi {
         let caller = self.admin(&request).await?;
         let (quota, defaults) = settings::quota(&self.store, self.auth.quotas(), &caller.tenant)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(quota_to_pb(&quota, &defaults)))
     }
 
@@ -423,7 +444,7 @@ impl AdminService for AdminApi {
         request: Request<pb::UpdateTenantQuotaRequest>,
     ) -> Result<Response<pb::TenantQuota>, Status> {
         let caller = self.admin(&request).await?;
-        let change = request.get_ref().into();
+        let change = QuotaChange::from(request.get_ref());
         let (saved, defaults) = settings::update_quota(
             &self.store,
             self.auth.quotas(),
@@ -432,7 +453,7 @@ impl AdminService for AdminApi {
             change,
         )
         .await
-        .map_err(ApiError::from)?;
+        .in_locale(caller.locale)?;
         Ok(Response::new(quota_to_pb(&saved, &defaults)))
     }
 
@@ -441,11 +462,11 @@ impl AdminService for AdminApi {
         request: Request<pb::GetCouponStatsRequest>,
     ) -> Result<Response<pb::RedemptionStats>, Status> {
         let caller = self.admin(&request).await?;
-        let (coupon, days) = coupon_stats_from_pb(request.get_ref()).map_err(ApiError::from)?;
+        let (coupon, days) = coupon_stats_from_pb(request.get_ref()).in_locale(caller.locale)?;
         let stats =
             stats::coupon_stats(&self.store, &caller.tenant, &coupon, days, Timestamp::now())
                 .await
-                .map_err(ApiError::from)?;
+                .in_locale(caller.locale)?;
         Ok(Response::new(coupon_stats_to_pb(&stats)))
     }
 
@@ -454,10 +475,10 @@ impl AdminService for AdminApi {
         request: Request<pb::GetCampaignStatsRequest>,
     ) -> Result<Response<pb::RedemptionStats>, Status> {
         let caller = self.admin(&request).await?;
-        let (id, days) = campaign_stats_from_pb(request.get_ref()).map_err(ApiError::from)?;
+        let (id, days) = campaign_stats_from_pb(request.get_ref()).in_locale(caller.locale)?;
         let stats = stats::campaign_stats(&self.store, &caller.tenant, &id, days, Timestamp::now())
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(campaign_stats_to_pb(&id, &stats)))
     }
 }

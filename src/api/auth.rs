@@ -4,10 +4,10 @@
 use base64::{engine::general_purpose::STANDARD, Engine};
 use tonic::metadata::MetadataMap;
 
-use super::{key_cache::KeyCache, ApiError};
+use super::{key_cache::KeyCache, request::locale, ApiError, InLocale};
 use crate::{
     app::quota::Quotas,
-    domain::{api_key::secret_matches, Scope, Scopes, TenantId, Timestamp},
+    domain::{api_key::secret_matches, messages::Locale, Scope, Scopes, TenantId, Timestamp},
     store::Store,
 };
 
@@ -21,6 +21,8 @@ pub struct Caller {
     pub tenant: TenantId,
     /// The id of the key that authenticated the call: the actor in the audit log.
     pub key_id: String,
+    /// The language of the caller's `accept-language`, which its errors are described in.
+    pub locale: Locale,
     scopes: Scopes,
 }
 
@@ -61,7 +63,13 @@ impl Authenticator {
         scope: Scope,
     ) -> Result<Caller, ApiError> {
         let (key_id, secret) = credentials(metadata)?;
-        let Some(key) = self.keys.lookup(&self.store, &key_id).await? else {
+        let locale = locale(metadata);
+        let Some(key) = self
+            .keys
+            .lookup(&self.store, &key_id)
+            .await
+            .in_locale(locale)?
+        else {
             secret_matches(&secret, NO_SUCH_KEY_HASH);
             return Err(ApiError::Unauthenticated("invalid API key"));
         };
@@ -77,10 +85,11 @@ impl Authenticator {
             return Err(ApiError::PermissionDenied(scope));
         }
         // Every authenticated call of every service counts against its tenant's quota.
-        self.quotas.admit(&key.tenant_id).await?;
+        self.quotas.admit(&key.tenant_id).await.in_locale(locale)?;
         Ok(Caller {
             tenant: key.tenant_id,
             key_id: key.key_id,
+            locale,
             scopes: key.scopes,
         })
     }

@@ -13,8 +13,8 @@ use super::{
         ledger::{order_codes, redemption_to_pb},
     },
     paging::{page_size, PageTokens},
-    request::{end_user, end_user_header, locale, request_id},
-    ApiError, Authenticator, Caller,
+    request::{end_user, end_user_header, request_id},
+    ApiError, Authenticator, Caller, InLocale,
 };
 use crate::{
     app::{
@@ -29,7 +29,7 @@ use crate::{
         engine::{Evaluation, Reason},
         messages::{unlock_hint, Locale},
         text::parse_id,
-        Code, InvalidInput, Scope, Timestamp,
+        Code, InvalidInput, Problem, Scope, Timestamp,
     },
     events::EventFeed,
     metrics::Metrics,
@@ -99,10 +99,7 @@ fn unlock_hint_units(code: &Code, units: i64, locale: Locale) -> String {
 
 fn near_miss_limit(requested: i32) -> Result<usize, InvalidInput> {
     match requested {
-        n if n < 0 => Err(InvalidInput::field(
-            "near_miss_limit",
-            "must not be negative",
-        )),
+        n if n < 0 => Err(InvalidInput::field("near_miss_limit", Problem::Negative)),
         0 => Ok(DEFAULT_NEAR_MISSES),
         n => Ok(usize::try_from(n)
             .unwrap_or(MAX_NEAR_MISSES)
@@ -120,15 +117,15 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
-        let locale = locale(request.metadata());
-        let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
+        let locale = caller.locale;
+        let header = end_user_header(request.metadata()).in_locale(locale)?;
         let request = request.into_inner();
-        let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let command = pricing_command(&request.codes, request.checkout).in_locale(locale)?;
         let currency = command.checkout.cart.currency;
         let watch = self
             .watch(&caller, header, &command.checkout)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(locale)?;
         let checked = pricing::validate(
             &self.store,
             &caller.tenant,
@@ -162,15 +159,15 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
-        let locale = locale(request.metadata());
-        let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
+        let locale = caller.locale;
+        let header = end_user_header(request.metadata()).in_locale(locale)?;
         let request = request.into_inner();
-        let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let command = pricing_command(&request.codes, request.checkout).in_locale(locale)?;
         let currency = command.checkout.cart.currency;
         let watch = self
             .watch(&caller, header, &command.checkout)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(locale)?;
         let applied = pricing::apply(
             &self.store,
             &caller.tenant,
@@ -198,28 +195,29 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
-        let locale = locale(request.metadata());
+        let locale = caller.locale;
         let request = request.into_inner();
         let limit = page_size(
             request.page_size,
             DEFAULT_APPLICABLE_PAGE,
             MAX_APPLICABLE_PAGE,
-        )?;
-        let near_miss_limit = near_miss_limit(request.near_miss_limit).map_err(ApiError::from)?;
-        let checkout = checkout_from_pb(request.checkout).map_err(ApiError::from)?;
+        )
+        .in_locale(locale)?;
+        let near_miss_limit = near_miss_limit(request.near_miss_limit).in_locale(locale)?;
+        let checkout = checkout_from_pb(request.checkout).in_locale(locale)?;
         // The page token is bound to this exact checkout, since the ranking depends on it.
-        let fingerprint = Fingerprint::of("applicable", &checkout).map_err(ApiError::from)?;
+        let fingerprint = Fingerprint::of("applicable", &checkout).in_locale(locale)?;
         let tokens = PageTokens::new(
             &caller.tenant,
             &format!("applicable {}", fingerprint.as_str()),
         );
-        let offset = match tokens.decode(&request.page_token)? {
+        let offset = match tokens.decode(&request.page_token).in_locale(locale)? {
             None => 0,
             Some(position) => position.parse().map_err(|_| {
-                ApiError::from(InvalidInput::field(
-                    "page_token",
-                    "is not a token from this listing",
-                ))
+                ApiError::invalid(
+                    InvalidInput::field("page_token", Problem::UnknownPageToken),
+                    locale,
+                )
             })?,
         };
         let currency = checkout.cart.currency;
@@ -291,9 +289,9 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Redeem)
             .await?;
-        let locale = locale(request.metadata());
+        let locale = caller.locale;
         let request_id = request_id(request.metadata());
-        let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
+        let header = end_user_header(request.metadata()).in_locale(locale)?;
         let result = match RedeemCommand::try_from(request.into_inner()) {
             Ok(command) => match self.watch(&caller, header, &command.checkout).await {
                 Ok(watch) => {
@@ -334,9 +332,9 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Redeem)
             .await?;
-        let locale = locale(request.metadata());
+        let locale = caller.locale;
         let request = request.into_inner();
-        let command = order_codes(&request.order_id, &request.codes).map_err(ApiError::from)?;
+        let command = order_codes(&request.order_id, &request.codes).in_locale(locale)?;
         let redemptions = self
             .ledger
             .confirm(&caller.tenant, command, Timestamp::now())
@@ -355,10 +353,10 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Redeem)
             .await?;
-        let locale = locale(request.metadata());
+        let locale = caller.locale;
         let request_id = request_id(request.metadata());
         let request = request.into_inner();
-        let command = order_codes(&request.order_id, &request.codes).map_err(ApiError::from)?;
+        let command = order_codes(&request.order_id, &request.codes).in_locale(locale)?;
         let order_id = command.order_id.clone();
         let redemptions = self
             .ledger
@@ -386,15 +384,18 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
-        let id = parse_id("id", &request.into_inner().id).map_err(ApiError::from)?;
+        let locale = caller.locale;
+        let id = parse_id("id", &request.into_inner().id).in_locale(locale)?;
         if id.is_empty() {
-            return Err(ApiError::from(InvalidInput::field("id", "is required")).into());
+            return Err(
+                ApiError::invalid(InvalidInput::field("id", Problem::Required), locale).into(),
+            );
         }
         let redemption = self
             .ledger
             .get(&caller.tenant, &id)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(locale)?;
         Ok(Response::new(redemption_to_pb(&redemption)))
     }
 
@@ -406,23 +407,25 @@ impl CouponService for CouponApi {
             .auth
             .authenticate(request.metadata(), Scope::Read)
             .await?;
+        let locale = caller.locale;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_LEDGER_PAGE, MAX_LEDGER_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_LEDGER_PAGE, MAX_LEDGER_PAGE).in_locale(locale)?;
         let present = |field: &str, raw: &str| {
             parse_id(field, raw).map(|id| Some(id).filter(|id| !id.is_empty()))
         };
         let filter = RedemptionFilter {
-            order_id: present("order_id", &request.order_id).map_err(ApiError::from)?,
-            coupon_id: present("coupon_id", &request.coupon_id).map_err(ApiError::from)?,
-            customer_id: present("customer_id", &request.customer_id).map_err(ApiError::from)?,
+            order_id: present("order_id", &request.order_id).in_locale(locale)?,
+            coupon_id: present("coupon_id", &request.coupon_id).in_locale(locale)?,
+            customer_id: present("customer_id", &request.customer_id).in_locale(locale)?,
         };
         let tokens = PageTokens::new(&caller.tenant, &format!("redemptions {filter:?}"));
-        let after = tokens.decode(&request.page_token)?;
+        let after = tokens.decode(&request.page_token).in_locale(locale)?;
         let page = self
             .ledger
             .list(&caller.tenant, &filter, after.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(locale)?;
         Ok(Response::new(pb::ListRedemptionsResponse {
             redemptions: page.items.iter().map(redemption_to_pb).collect(),
             next_page_token: tokens.encode(page.next_after),

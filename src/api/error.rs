@@ -9,8 +9,8 @@ use crate::{
     app::{AppError, ErrorReason},
     domain::{
         engine::Reason,
-        messages::{reason_message, Locale},
-        InvalidInput, Scope,
+        messages::{problem_message, reason_message, Locale},
+        InvalidInput, Problem, Scope,
     },
     store::StoreError,
 };
@@ -27,9 +27,13 @@ pub(crate) enum ApiError {
     /// PERMISSION_DENIED + ErrorInfo `MISSING_SCOPE`: the key lacks a scope.
     #[error("the API key lacks the {0} scope")]
     PermissionDenied(Scope),
-    /// INVALID_ARGUMENT + BadRequest with every field violation.
-    #[error(transparent)]
-    InvalidInput(#[from] InvalidInput),
+    /// INVALID_ARGUMENT + BadRequest with every field violation, each described in the
+    /// caller's language (the field paths and the message stay as they are).
+    #[error("{invalid}")]
+    InvalidInput {
+        invalid: InvalidInput,
+        locale: Locale,
+    },
     /// NOT_FOUND + ResourceInfo. Another tenant's data is reported exactly like missing data.
     #[error("{resource} {name:?} not found")]
     NotFound {
@@ -81,10 +85,15 @@ pub(crate) enum ApiError {
 }
 
 impl ApiError {
-    /// A use case's error; refusals are explained in `locale`.
+    /// Bad input, to be described in `locale`.
+    pub(crate) fn invalid(invalid: InvalidInput, locale: Locale) -> Self {
+        ApiError::InvalidInput { invalid, locale }
+    }
+
+    /// A use case's error; bad input and refusals are explained in `locale`.
     pub(crate) fn from_app(error: AppError, locale: Locale) -> Self {
         match error {
-            AppError::Invalid(invalid) => ApiError::InvalidInput(invalid),
+            AppError::Invalid(invalid) => ApiError::InvalidInput { invalid, locale },
             AppError::NotFound { resource, name } => ApiError::not_found(resource, name),
             AppError::Duplicate { reason, message } => ApiError::AlreadyExists { reason, message },
             AppError::Refused { refusals } => ApiError::Refused { refusals, locale },
@@ -92,7 +101,7 @@ impl ApiError {
                 ApiError::StateRefused { reason, message }
             }
             AppError::Exhausted(exhausted) => ApiError::ResourceExhausted(exhausted),
-            AppError::Store(error) => ApiError::from(error),
+            AppError::Store(error) => ApiError::from_store(error, locale),
             AppError::Internal(cause) => ApiError::Internal(cause),
         }
     }
@@ -106,14 +115,35 @@ impl ApiError {
     }
 }
 
-impl From<AppError> for ApiError {
-    fn from(error: AppError) -> Self {
-        ApiError::from_app(error, Locale::default())
+/// Turns the errors of the layers below into an `ApiError` whose bad input is described in the
+/// caller's language. There is deliberately no `From` for them: every path to a caller names
+/// the language.
+pub(crate) trait InLocale<T> {
+    /// The error as an `ApiError` that describes bad input in `locale`.
+    fn in_locale(self, locale: Locale) -> Result<T, ApiError>;
+}
+
+impl<T> InLocale<T> for Result<T, InvalidInput> {
+    fn in_locale(self, locale: Locale) -> Result<T, ApiError> {
+        self.map_err(|invalid| ApiError::invalid(invalid, locale))
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl<T> InLocale<T> for Result<T, AppError> {
+    fn in_locale(self, locale: Locale) -> Result<T, ApiError> {
+        self.map_err(|error| ApiError::from_app(error, locale))
+    }
+}
+
+impl<T> InLocale<T> for Result<T, StoreError> {
+    fn in_locale(self, locale: Locale) -> Result<T, ApiError> {
+        self.map_err(|error| ApiError::from_store(error, locale))
+    }
+}
+
+impl ApiError {
+    /// A store error; a value the database refused is described in `locale`.
+    pub(crate) fn from_store(error: StoreError, locale: Locale) -> Self {
         match error {
             // Callers that can name what was missing use `about`; reaching here is a bug.
             StoreError::NotFound => ApiError::Internal(anyhow::Error::new(error)),
@@ -125,10 +155,7 @@ impl From<StoreError> for ApiError {
             StoreError::Contention(_) => ApiError::Aborted(error),
             StoreError::BadValue(_) => {
                 tracing::warn!(error = %error_chain(&error), "the database refused a value");
-                ApiError::InvalidInput(InvalidInput::field(
-                    "request",
-                    "contains a value that cannot be stored",
-                ))
+                ApiError::invalid(InvalidInput::field("request", Problem::Unstorable), locale)
             }
             StoreError::OutOfStock => ApiError::StateRefused {
                 reason: ErrorReason::ProductUnavailable,
@@ -170,11 +197,14 @@ impl From<ApiError> for Status {
                 );
                 Code::PermissionDenied
             }
-            ApiError::InvalidInput(invalid) => {
+            ApiError::InvalidInput { invalid, locale } => {
                 for violation in invalid.violations.into_iter().take(MAX_VIOLATIONS) {
                     details.add_bad_request_violation(
                         bound(&violation.field, MAX_FIELD_CHARS),
-                        bound(&violation.description, MAX_MESSAGE_CHARS),
+                        bound(
+                            &problem_message(&violation.problem, locale),
+                            MAX_MESSAGE_CHARS,
+                        ),
                     );
                 }
                 Code::InvalidArgument

@@ -6,11 +6,11 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use tokio_stream::{Stream, StreamExt};
 use tonic::Status;
 
-use super::{convert::ledger::redemption_to_pb, ApiError, Caller};
+use super::{convert::ledger::redemption_to_pb, ApiError, Caller, InLocale};
 use crate::{
     domain::{
         event::{EventFilter, EventKind, EventPosition, RedemptionEvent},
-        Code as CouponCode, Violations,
+        Code as CouponCode, Problem, Violations,
     },
     events::{EventFeed, WatchEnd},
     pb,
@@ -42,19 +42,21 @@ pub async fn watch(
     caller: &Caller,
     request: pb::WatchRedemptionsRequest,
 ) -> Result<EventStream, ApiError> {
+    // Errors, also those the stream ends with later, are described in the caller's language.
+    let locale = caller.locale;
     let mut violations = Violations::new();
     let cursor = match request.after_cursor.trim() {
         "" => None,
         text => {
             let position = decode_cursor(text);
             if position.is_none() {
-                violations.add("after_cursor", "is not a cursor from this stream");
+                violations.add("after_cursor", Problem::UnknownCursor);
             }
             position
         }
     };
     let start = pb::WatchStart::try_from(request.start).unwrap_or_else(|_| {
-        violations.add("start", "unknown value");
+        violations.add("start", Problem::UnknownValue);
         pb::WatchStart::Unspecified
     });
     let mut kinds = Vec::new();
@@ -64,7 +66,7 @@ pub async fn watch(
             .and_then(kind_from_pb)
         {
             Some(kind) => kinds.push(kind),
-            None => violations.add(format!("kinds[{index}]"), "unknown event kind"),
+            None => violations.add(format!("kinds[{index}]"), Problem::UnknownEventKind),
         }
     }
     let mut codes = Vec::new();
@@ -73,7 +75,7 @@ pub async fn watch(
             codes.push(code.to_string());
         }
     }
-    violations.finish(())?;
+    violations.finish(()).in_locale(locale)?;
     let present = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let filter = EventFilter {
         coupon_ids: request
@@ -87,7 +89,7 @@ pub async fn watch(
         customer_id: present(&request.customer_id),
     };
 
-    let pruned = store.events_pruned_through().await?;
+    let pruned = store.events_pruned_through().await.in_locale(locale)?;
     let after = match (cursor, start) {
         (Some(position), _) => {
             if pruned.is_some_and(|horizon| position < horizon) {
@@ -97,15 +99,15 @@ pub async fn watch(
             }
             position
         }
-        (None, pb::WatchStart::Now) => store.latest_event_position().await?,
+        (None, pb::WatchStart::Now) => store.latest_event_position().await.in_locale(locale)?,
         (None, _) => pruned.unwrap_or_default(),
     };
     let stream = feed
         .watch(caller.tenant.clone(), after, filter)
-        .map(|item| match item {
+        .map(move |item| match item {
             Ok(event) => Ok(event_to_pb(&event)),
             Err(WatchEnd::ShuttingDown) => Err(ApiError::ShuttingDown.into()),
-            Err(WatchEnd::Store(error)) => Err(ApiError::from(error).into()),
+            Err(WatchEnd::Store(error)) => Err(ApiError::from_store(error, locale).into()),
         });
     Ok(Box::pin(stream))
 }

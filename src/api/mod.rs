@@ -15,5 +15,5 @@ mod vouchers;
 pub(crate) use admin::AdminApi;
 pub(crate) use auth::{Authenticator, Caller};
 pub(crate) use coupons::CouponApi;
-pub(crate) use error::ApiError;
+pub(crate) use error::{ApiError, InLocale};
 pub(crate) use vouchers::VoucherApi;

@@ -4,13 +4,12 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::ApiError;
-use crate::domain::{InvalidInput, TenantId};
+use crate::domain::{InvalidInput, Problem, TenantId};
 
 /// A listing's page size rule: 0 means `default`, above `max` means `max`, negative is invalid.
-pub fn page_size(requested: i32, default: u64, max: u64) -> Result<u64, ApiError> {
+pub fn page_size(requested: i32, default: u64, max: u64) -> Result<u64, InvalidInput> {
     match requested {
-        n if n < 0 => Err(InvalidInput::field("page_size", "must not be negative").into()),
+        n if n < 0 => Err(InvalidInput::field("page_size", Problem::Negative)),
         0 => Ok(default),
         n => Ok((n as u64).min(max)),
     }
@@ -39,15 +38,15 @@ impl PageTokens {
     }
 
     /// The key to continue after, from a request's `page_token`.
-    pub fn decode(&self, token: &str) -> Result<Option<String>, ApiError> {
+    pub fn decode(&self, token: &str) -> Result<Option<String>, InvalidInput> {
         if token.is_empty() {
             return Ok(None);
         }
-        let invalid = || InvalidInput::field("page_token", "is not a token from this listing");
+        let invalid = || InvalidInput::field("page_token", Problem::UnknownPageToken);
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         let body: TokenBody = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
         if body.q != self.fingerprint {
-            return Err(invalid().into());
+            return Err(invalid());
         }
         Ok(Some(body.k))
     }

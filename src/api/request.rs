@@ -2,7 +2,7 @@
 
 use tonic::metadata::MetadataMap;
 
-use crate::domain::{cart::Checkout, messages::Locale, InvalidInput};
+use crate::domain::{cart::Checkout, messages::Locale, InvalidInput, Problem};
 
 /// The request id the request-id layer put on the call.
 pub(crate) fn request_id(metadata: &MetadataMap) -> String {
@@ -35,12 +35,14 @@ pub(crate) fn end_user_header(metadata: &MetadataMap) -> Result<Option<String>, 
     };
     let text = value
         .to_str()
-        .map_err(|_| InvalidInput::field(END_USER_HEADER, "must be printable ASCII"))?
+        .map_err(|_| InvalidInput::field(END_USER_HEADER, Problem::NotPrintableAscii))?
         .trim();
     if text.chars().count() > MAX_END_USER_CHARS {
         return Err(InvalidInput::field(
             END_USER_HEADER,
-            "must be at most 256 characters",
+            Problem::TooLong {
+                max: MAX_END_USER_CHARS,
+            },
         ));
     }
     Ok((!text.is_empty()).then(|| text.to_owned()))

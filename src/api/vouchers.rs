@@ -6,14 +6,14 @@ use super::{
     convert::{timestamp_to_pb, voucher::product_to_pb},
     paging::{page_size, PageTokens},
     request::request_id,
-    ApiError, Authenticator,
+    ApiError, Authenticator, InLocale,
 };
 use crate::{
     app::{
         vouchers::{Delivery, PurchaseCommand, Vouchers},
         AppError,
     },
-    domain::{pin::PinKey, text::refuse_nul, InvalidInput, Scope, Violations},
+    domain::{pin::PinKey, text::refuse_nul, InvalidInput, Problem, Scope, Violations},
     pb::{self, voucher_service_server::VoucherService},
     store::{Store, StoreError},
 };
@@ -56,7 +56,9 @@ impl TryFrom<pb::PurchaseRequest> for PurchaseCommand {
         violations.require(
             !reference.is_empty() && reference.len() <= MAX_REFERENCE_LEN,
             "reference",
-            "is required, at most 128 characters",
+            Problem::RequiredUpTo {
+                max: MAX_REFERENCE_LEN,
+            },
         );
         for (field, text) in [
             ("reference", &request.reference),
@@ -123,14 +125,17 @@ impl VoucherService for VoucherApi {
             .authenticate(request.metadata(), Scope::Read)
             .await?;
         let request = request.into_inner();
-        let limit = page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE)?;
+        let limit =
+            page_size(request.page_size, DEFAULT_PAGE, MAX_PAGE).in_locale(caller.locale)?;
         let tokens = PageTokens::new(&caller.tenant, "products");
-        let after = tokens.decode(&request.page_token)?;
+        let after = tokens
+            .decode(&request.page_token)
+            .in_locale(caller.locale)?;
         let page = self
             .store
             .list_products(&caller.tenant, true, after.as_deref(), limit)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         let admin = caller.has(Scope::Admin);
         Ok(Response::new(pb::ListProductsResponse {
             products: page.items.iter().map(|p| product_to_pb(p, admin)).collect(),
@@ -168,7 +173,7 @@ impl VoucherService for VoucherApi {
         };
         self.metrics.purchases.with_label_values(&[outcome]).inc();
         Ok(Response::new(delivery_to_pb(
-            result.map_err(ApiError::from)?,
+            result.in_locale(caller.locale)?,
         )))
     }
 
@@ -181,15 +186,19 @@ impl VoucherService for VoucherApi {
             .authenticate(request.metadata(), Scope::Purchase)
             .await?;
         let reference = crate::domain::text::parse_id("reference", &request.into_inner().reference)
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         if reference.is_empty() {
-            return Err(ApiError::from(InvalidInput::field("reference", "is required")).into());
+            return Err(ApiError::invalid(
+                InvalidInput::field("reference", Problem::Required),
+                caller.locale,
+            )
+            .into());
         }
         let delivery = self
             .vouchers
             .find(&caller.tenant, &reference)
             .await
-            .map_err(ApiError::from)?;
+            .in_locale(caller.locale)?;
         Ok(Response::new(delivery_to_pb(delivery)))
     }
 }

@@ -8,7 +8,7 @@ use crate::{
         audit::AuditEntry,
         campaign::{Campaign, CodePattern},
         coupon::CouponRules,
-        Code, InvalidInput, TenantId,
+        Code, InvalidInput, Problem, TenantId,
     },
     store::Store,
 };
@@ -65,11 +65,7 @@ pub(crate) async fn generate_codes(
         .about("campaign", campaign_id)?;
     let wanted = (u128::from(campaign.code_count.unsigned_abs()) + count as u128) * SPACE_PER_CODE;
     if campaign.pattern.capacity() < wanted {
-        return Err(InvalidInput::field(
-            "count",
-            "the campaign's code pattern is too short for that many unique codes",
-        )
-        .into());
+        return Err(InvalidInput::field("count", Problem::PatternTooShortForCount).into());
     }
     // The count only: generated codes are bearer values, kept out of the log.
     let audit = AuditEntry::new(actor, "GenerateCodes", "campaign").with("generated", count);

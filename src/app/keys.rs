@@ -9,7 +9,7 @@ use crate::{
         api_key::IssuedKey,
         audit::{instant, AuditEntry},
         tenant::KeySummary,
-        InvalidInput, Scopes, TenantId, Timestamp,
+        InvalidInput, Problem, Scopes, TenantId, Timestamp,
     },
     store::{Page, Store},
 };
@@ -36,10 +36,10 @@ pub(crate) async fn create(
     now: Timestamp,
 ) -> Result<Issued, AppError> {
     if scopes.is_empty() {
-        return Err(InvalidInput::field("scopes", "name at least one scope").into());
+        return Err(InvalidInput::field("scopes", Problem::ScopesRequired).into());
     }
     if expires_at.is_some_and(|expiry| expiry <= now) {
-        return Err(InvalidInput::field("expire_time", "must be in the future").into());
+        return Err(InvalidInput::field("expire_time", Problem::NotInFuture).into());
     }
     let mut audit =
         AuditEntry::new(actor, "CreateApiKey", "api_key").with("scopes", scopes.to_string());
@@ -77,7 +77,7 @@ pub(crate) async fn rotate(
     now: Timestamp,
 ) -> Result<(Issued, KeySummary), AppError> {
     if grace > MAX_GRACE {
-        return Err(InvalidInput::field("grace_period", "at most 30 days").into());
+        return Err(InvalidInput::field("grace_period", Problem::GracePeriodOutOfRange).into());
     }
     // Bounded by MAX_GRACE above, so the microseconds fit an i64.
     let grace_micros = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);

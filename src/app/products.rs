@@ -8,7 +8,7 @@ use crate::{
         audit::AuditEntry,
         pin::PinKey,
         product::{ImportOutcome, PinToImport, Product, ProductPatch, ProductSpec, SealedPin},
-        InvalidInput, TenantId, Violations,
+        InvalidInput, Problem, TenantId, Violations,
     },
     store::Store,
 };
@@ -77,7 +77,7 @@ pub(crate) async fn import_pins(
     for pin in pins {
         let ciphertext = pin_key
             .seal(&pin.pin)
-            .map_err(|_| InvalidInput::field("pins", "a PIN could not be sealed"))?;
+            .map_err(|_| InvalidInput::field("pins", Problem::PinNotSealable))?;
         sealed.push(SealedPin {
             ciphertext,
             digest: pin_key.digest(&pin.pin),

@@ -11,7 +11,7 @@ use crate::{
         pin::PinKey,
         product::ProductDefinition,
         purchase::{render, PurchaseOrder, RenderedNotification, Sale},
-        InvalidInput, TenantId,
+        InvalidInput, Problem, TenantId,
     },
     store::{Store, StoreError},
 };
@@ -71,7 +71,7 @@ impl Vouchers {
             .store
             .find_product_by_value(tenant, &command.value)
             .await?
-            .ok_or_else(|| InvalidInput::field("value", "Invalid value for product"))?;
+            .ok_or_else(|| InvalidInput::field("value", Problem::UnknownProduct))?;
         // A product that exists but is switched off is unavailable, as the PIN API says of it.
         if !product.spec.active {
             return Err(AppError::StateRefused {
@@ -79,17 +79,21 @@ impl Vouchers {
                 message: "Product Currently Unavailable".into(),
             });
         }
-        if command.amount != product.spec.amount {
-            return Err(InvalidInput::field(
-                "amount",
-                "enter valid amount: it must equal the product's price",
-            )
-            .into());
-        }
+        // The currency first: the price in the amount's description is written in it.
         let currency = product
             .spec
             .currency
-            .ok_or_else(|| InvalidInput::field("value", "the product has no currency"))?;
+            .ok_or_else(|| InvalidInput::field("value", Problem::ProductWithoutCurrency))?;
+        if command.amount != product.spec.amount {
+            return Err(InvalidInput::field(
+                "amount",
+                Problem::AmountNotPrice {
+                    price: product.spec.amount,
+                    currency,
+                },
+            )
+            .into());
+        }
         let order = PurchaseOrder {
             reference: command.reference.clone(),
             fingerprint: fingerprint.as_str().to_owned(),

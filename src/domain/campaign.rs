@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use super::{coupon::CouponRules, Code, Timestamp, Violations};
+use super::{coupon::CouponRules, Code, Problem, Timestamp, Violations};
 
 /// Characters drawn by default: no 0/O, 1/I/L, which customers confuse.
 pub const UNAMBIGUOUS: &str = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -38,22 +38,24 @@ impl CodePattern {
         violations.require(
             (6..=32).contains(&length),
             "campaign.code_pattern.length",
-            "must be from 6 to 32",
+            Problem::OutOfRange { min: 6, max: 32 },
         );
         violations.require(
             chars.len() >= 2 && chars.iter().all(|c| c.is_ascii_alphanumeric()),
             "campaign.code_pattern.charset",
-            "needs at least 2 distinct letters or digits",
+            Problem::CharsetTooSmall { min: 2 },
         );
         violations.require(
             prefix.is_empty() || Code::parse(&prefix).is_ok(),
             "campaign.code_pattern.prefix",
-            "may contain only letters, digits, '-' and '_'",
+            Problem::BadPrefixCharacter,
         );
         violations.require(
             prefix.len() + length.clamp(0, 64) as usize <= super::code::MAX_CODE_LEN,
             "campaign.code_pattern.prefix",
-            "prefix and length together exceed 64 characters",
+            Problem::PatternTooLong {
+                max: super::code::MAX_CODE_LEN,
+            },
         );
         Self {
             prefix,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{
     policy::TenantPolicy,
     text::{refuse_nul, refuse_nul_in},
-    Currency, InvalidInput, Violations,
+    Currency, InvalidInput, Problem, Violations,
 };
 
 /// Most lines a cart may have.
@@ -136,7 +136,7 @@ impl Checkout {
         violations.require(
             input.lines.len() <= MAX_LINES,
             &field("cart.items"),
-            "at most 1000 lines",
+            Problem::TooManyLines { max: MAX_LINES },
         );
         for (name, value) in [
             ("cart.shipping", input.shipping),
@@ -147,7 +147,7 @@ impl Checkout {
             violations.require(
                 (0..=MAX_AMOUNT).contains(&value),
                 &field(name),
-                "must not be negative or absurdly large",
+                Problem::NegativeOrTooLarge,
             );
         }
         refuse_nul_in_checkout(&input, prefix, &mut violations);
@@ -160,16 +160,20 @@ impl Checkout {
             violations.require(
                 !line.product_id.trim().is_empty(),
                 &at("product_id"),
-                "is required",
+                Problem::Required,
             );
-            violations.require(line.quantity >= 1, &at("quantity"), "must be at least 1");
+            violations.require(
+                line.quantity >= 1,
+                &at("quantity"),
+                Problem::AtLeast { min: 1 },
+            );
             let unit_price = match line.unit_price {
                 Some(price) => {
-                    violations.require(price >= 0, &at("unit_price"), "must not be negative");
+                    violations.require(price >= 0, &at("unit_price"), Problem::Negative);
                     price
                 }
                 None => {
-                    violations.add(at("unit_price"), "is required (send 0 for a free item)");
+                    violations.add(at("unit_price"), Problem::UnitPriceRequired);
                     0
                 }
             };
@@ -178,12 +182,12 @@ impl Checkout {
                 .filter(|u| *u <= MAX_AMOUNT)
             {
                 Some(sum) => units = sum,
-                None => violations.add(at("quantity"), "the cart's total quantity is too large"),
+                None => violations.add(at("quantity"), Problem::TotalQuantityTooLarge),
             }
             violations.require(
                 line.original_unit_price >= 0,
                 &at("original_unit_price"),
-                "must not be negative",
+                Problem::Negative,
             );
             let original = if line.original_unit_price == 0 {
                 unit_price
@@ -199,7 +203,7 @@ impl Checkout {
                 .filter(|s| *s <= MAX_AMOUNT)
             {
                 Some(sum) => subtotal = sum,
-                None => violations.add(at("quantity"), "price times quantity is too large"),
+                None => violations.add(at("quantity"), Problem::LineTotalTooLarge),
             }
             lines.push(Line {
                 line_id: if line.line_id.trim().is_empty() {
@@ -222,7 +226,7 @@ impl Checkout {
             });
         }
         let Some(currency) = currency else {
-            violations.add(field("cart.currency"), "is required");
+            violations.add(field("cart.currency"), Problem::Required);
             return Err(violations.into_error());
         };
         let checkout = Checkout {
@@ -303,7 +307,7 @@ fn refuse_nul_in_map(field: &str, map: &BTreeMap<String, String>, violations: &m
         .iter()
         .any(|(k, v)| k.contains('\0') || v.contains('\0'))
     {
-        violations.add(field, "must not contain NUL characters");
+        violations.add(field, Problem::ContainsNul);
     }
 }
 

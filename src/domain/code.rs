@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::messages::english;
+
 /// Longest code accepted, in characters.
 pub const MAX_CODE_LEN: usize = 64;
 
@@ -10,13 +12,18 @@ pub const MAX_CODE_LEN: usize = 64;
 pub struct Code(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[cfg_attr(test, derive(strum::EnumIter))]
 pub enum CodeError {
-    #[error("code is empty")]
     Empty,
-    #[error("code is longer than {MAX_CODE_LEN} characters")]
     TooLong,
-    #[error("code may contain only letters A-Z, digits, '-' and '_'")]
     BadCharacter,
+}
+
+/// In English, as the description of the problem it is.
+impl fmt::Display for CodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&english(self.clone().into()))
+    }
 }
 
 impl Code {

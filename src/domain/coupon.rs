@@ -5,10 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Code, Currency, Timestamp, Violations};
+use super::{Code, Currency, Problem, Timestamp, Violations};
 
 /// Largest percentage, in basis points (100%).
 pub const MAX_BPS: u32 = 10_000;
+/// Longest coupon description, in characters.
+const MAX_DESCRIPTION_LEN: usize = 500;
 
 /// Most tiers a tiered discount may have: enough for any real ladder, few enough that every
 /// pricing call stays cheap and a refusal lists a readable number of violations.
@@ -219,30 +221,24 @@ impl CouponRules {
                 || self.conditions.min_subtotal > 0
                 || self.limits.budget.is_some())
         {
-            violations.add(
-                field("currency"),
-                "a currency is required when the coupon states amounts",
-            );
+            violations.add(field("currency"), Problem::CurrencyRequiredForAmounts);
         }
 
         let conditions = &self.conditions;
         if let (Some(start), Some(end)) = (conditions.starts_at, conditions.ends_at) {
             if end <= start {
-                violations.add(
-                    field("conditions.end_time"),
-                    "end time must be after start time",
-                );
+                violations.add(field("conditions.end_time"), Problem::EndNotAfterStart);
             }
         }
         violations.require(
             conditions.min_subtotal >= 0,
             &field("conditions.min_subtotal"),
-            "must not be negative",
+            Problem::Negative,
         );
         violations.require(
             conditions.min_quantity >= 0,
             &field("conditions.min_quantity"),
-            "must not be negative",
+            Problem::Negative,
         );
         if conditions.customer_segment == CustomerSegment::Listed
             && conditions.customer_ids.is_empty()
@@ -251,7 +247,7 @@ impl CouponRules {
         {
             violations.add(
                 field("conditions.customer_segment"),
-                "a LISTED segment needs customer ids, e-mails or phones",
+                Problem::ListedSegmentEmpty,
             );
         }
         check_predicates(
@@ -275,13 +271,15 @@ impl CouponRules {
             (limits.budget, "limits.budget"),
         ] {
             if value.is_some_and(|v| v < 1) {
-                violations.add(field(name), "must be at least 1 when set");
+                violations.add(field(name), Problem::AtLeastWhenSet { min: 1 });
             }
         }
         violations.require(
-            self.description.chars().count() <= 500,
+            self.description.chars().count() <= MAX_DESCRIPTION_LEN,
             &field("description"),
-            "must be at most 500 characters",
+            Problem::TooLong {
+                max: MAX_DESCRIPTION_LEN,
+            },
         );
     }
 
@@ -292,7 +290,7 @@ impl CouponRules {
                 violations.require(
                     *amount > 0,
                     &at("fixed_amount.amount"),
-                    "must be greater than zero",
+                    Problem::NotPositive,
                 );
             }
             DiscountRule::Percentage {
@@ -302,30 +300,38 @@ impl CouponRules {
                 violations.require(
                     (1..=MAX_BPS).contains(basis_points),
                     &at("percentage.basis_points"),
-                    "must be from 1 to 10000 (0.01% to 100%)",
+                    Problem::PercentageOutOfRange,
                 );
                 violations.require(
                     max_discount.is_none_or(|cap| cap > 0),
                     &at("percentage.max_discount"),
-                    "must be greater than zero when set",
+                    Problem::NotPositiveWhenSet,
                 );
             }
             DiscountRule::FreeShipping { max_discount } => {
                 violations.require(
                     max_discount.is_none_or(|cap| cap > 0),
                     &at("free_shipping.max_discount"),
-                    "must be greater than zero when set",
+                    Problem::NotPositiveWhenSet,
                 );
             }
             DiscountRule::BuyGet { buy, get, .. } => {
-                violations.require(*buy >= 1, &at("buy_get.buy_quantity"), "must be at least 1");
-                violations.require(*get >= 1, &at("buy_get.get_quantity"), "must be at least 1");
+                violations.require(
+                    *buy >= 1,
+                    &at("buy_get.buy_quantity"),
+                    Problem::AtLeast { min: 1 },
+                );
+                violations.require(
+                    *get >= 1,
+                    &at("buy_get.get_quantity"),
+                    Problem::AtLeast { min: 1 },
+                );
             }
             DiscountRule::ExclusivePrice { unit_price } => {
                 violations.require(
                     *unit_price >= 0,
                     &at("exclusive_price.unit_price"),
-                    "must not be negative",
+                    Problem::Negative,
                 );
             }
             DiscountRule::Tiered { tiers, .. } => {
@@ -339,25 +345,22 @@ impl CouponRules {
 /// first tier's kind and larger than the one below, so that more spend never gives less.
 fn check_tiers(tiers: &[Tier], prefix: &str, violations: &mut Violations) {
     if tiers.is_empty() {
-        violations.add(prefix, "at least one tier is required");
+        violations.add(prefix, Problem::TiersRequired);
         return;
     }
     violations.require(
         tiers.len() <= MAX_TIERS,
         prefix,
-        &format!("at most {MAX_TIERS} tiers"),
+        Problem::TooManyTiers { max: MAX_TIERS },
     );
     let first = std::mem::discriminant(&tiers[0].reward);
     for (index, tier) in tiers.iter().enumerate() {
         let at = |name: &str| format!("{prefix}[{index}].{name}");
         let below = index.checked_sub(1).map(|i| &tiers[i]);
         if tier.threshold <= 0 {
-            violations.add(at("threshold"), "must be greater than zero");
+            violations.add(at("threshold"), Problem::NotPositive);
         } else if below.is_some_and(|b| tier.threshold <= b.threshold) {
-            violations.add(
-                at("threshold"),
-                "must be greater than the previous tier's threshold",
-            );
+            violations.add(at("threshold"), Problem::ThresholdNotAboveLowerTier);
         }
         let reward = tier.reward;
         let valid = match reward {
@@ -369,20 +372,14 @@ fn check_tiers(tiers: &[Tier], prefix: &str, violations: &mut Violations) {
             violations.add(
                 at(reward.field()),
                 match reward {
-                    TierReward::Percentage { .. } => "must be from 1 to 10000 (0.01% to 100%)",
-                    _ => "must be greater than zero",
+                    TierReward::Percentage { .. } => Problem::PercentageOutOfRange,
+                    _ => Problem::NotPositive,
                 },
             );
         } else if std::mem::discriminant(&reward) != first {
-            violations.add(
-                format!("{prefix}[{index}]"),
-                "every tier must give the same kind of reward as the first",
-            );
+            violations.add(format!("{prefix}[{index}]"), Problem::TierRewardKindDiffers);
         } else if below.is_some_and(|b| reward.size() <= b.reward.size()) {
-            violations.add(
-                at(reward.field()),
-                "must be greater than the previous tier's, so a higher tier gives more",
-            );
+            violations.add(at(reward.field()), Problem::RewardNotAboveLowerTier);
         }
     }
 }
@@ -390,7 +387,7 @@ fn check_tiers(tiers: &[Tier], prefix: &str, violations: &mut Violations) {
 fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Violations) {
     for (index, predicate) in predicates.iter().enumerate() {
         if predicate.field.trim().is_empty() {
-            violations.add(format!("{prefix}[{index}].field"), "is required");
+            violations.add(format!("{prefix}[{index}].field"), Problem::Required);
         } else if predicate
             .field
             .strip_prefix(super::engine::predicate::METADATA_PREFIX)
@@ -398,7 +395,7 @@ fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Vio
         {
             violations.add(
                 format!("{prefix}[{index}].field"),
-                "name a metadata key after \"metadata.\"",
+                Problem::MetadataKeyMissing,
             );
         }
         let values_ok = match predicate.operator {
@@ -408,7 +405,7 @@ fn check_predicates(predicates: &[Predicate], prefix: &str, violations: &mut Vio
         if !values_ok {
             violations.add(
                 format!("{prefix}[{index}].values"),
-                "IN takes one or more values, every other operator exactly one",
+                Problem::WrongValueCount,
             );
         }
     }
@@ -433,7 +430,8 @@ impl NewCoupon {
         rules.check("coupon", &mut violations);
         violations.finish(())?;
         // A code that failed to parse was recorded above; only an absent one reaches here.
-        let code = code.ok_or_else(|| super::InvalidInput::field("coupon.code", "is required"))?;
+        let code =
+            code.ok_or_else(|| super::InvalidInput::field("coupon.code", Problem::Required))?;
         Ok(Self {
             code,
             rules,

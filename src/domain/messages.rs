@@ -7,6 +7,16 @@ use super::{
     Code, Currency,
 };
 
+mod problems;
+
+pub use problems::problem_message;
+
+/// A problem's description in English, for the `Display` of the parse errors it stands for
+/// (command-line output, logs).
+pub fn english(problem: super::Problem) -> String {
+    problem_message(&problem, Locale::En)
+}
+
 /// A language messages are written in.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Locale {

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod money;
 pub mod pin;
 pub mod policy;
+pub mod problem;
 pub mod product;
 pub mod purchase;
 pub mod quota;
@@ -26,6 +27,7 @@ pub mod violation;
 
 pub use code::Code;
 pub use money::Currency;
+pub use problem::Problem;
 pub use scope::{Scope, Scopes};
 pub use tenant::TenantId;
 pub use time::Timestamp;

@@ -11,7 +11,7 @@ use std::fmt;
 pub struct Currency(iso_currency::Currency);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not an ISO-4217 currency code")]
+#[error("{}", super::messages::english(self.clone().into()))]
 pub struct UnknownCurrency(pub String);
 
 impl Currency {

@@ -6,7 +6,7 @@
 //! The engine checks a policy before each coupon's own conditions and refuses with the same
 //! reasons a coupon's conditions would; a coupon's own conditions can only add to it.
 
-use super::{audit::AuditEntry, Timestamp, Violations};
+use super::{audit::AuditEntry, Problem, Timestamp, Violations};
 
 /// Longest channel or order type name a policy keeps.
 const MAX_NAME_LEN: usize = 64;
@@ -56,19 +56,21 @@ impl TenantPolicy {
         violations.require(
             self.excluded_order_types.len() <= MAX_ORDER_TYPES,
             &format!("{prefix}.excluded_order_types"),
-            "at most 100 order types",
+            Problem::TooManyOrderTypes {
+                max: MAX_ORDER_TYPES,
+            },
         );
         for (index, order_type) in self.excluded_order_types.iter().enumerate() {
             violations.require(
                 order_type.chars().count() <= MAX_NAME_LEN,
                 &format!("{prefix}.excluded_order_types[{index}]"),
-                "must be at most 64 characters",
+                Problem::TooLong { max: MAX_NAME_LEN },
             );
         }
         violations.require(
             self.default_channel.chars().count() <= MAX_NAME_LEN,
             &format!("{prefix}.default_channel"),
-            "must be at most 64 characters",
+            Problem::TooLong { max: MAX_NAME_LEN },
         );
     }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Currency, Violations};
+use super::{Currency, Problem, Violations};
 
 /// Longest product slug (`value`).
 const MAX_SLUG_LEN: usize = 64;
@@ -27,6 +27,9 @@ pub struct ProductSpec {
     pub active: bool,
     pub templates: NotificationTemplates,
 }
+
+/// Longest product name, in characters.
+const MAX_NAME_LEN: usize = 200;
 
 /// The fields of a product an update replaces; `None` keeps what is there. The product's
 /// `value` names it and never changes.
@@ -85,21 +88,21 @@ impl ProductSpec {
         let field = |name: &str| format!("{prefix}.{name}");
         let name_len = self.name.trim().chars().count();
         violations.require(
-            (1..=200).contains(&name_len),
+            (1..=MAX_NAME_LEN).contains(&name_len),
             &field("name"),
-            "is required and at most 200 characters",
+            Problem::RequiredUpTo { max: MAX_NAME_LEN },
         );
         violations.require(
             is_slug(&self.value),
             &field("value"),
-            "must be 1 to 64 of a-z, 0-9, '-' and '_'",
+            Problem::NotASlug { max: 64 },
         );
+        violations.require(self.amount > 0, &field("amount"), Problem::NotPositive);
         violations.require(
-            self.amount > 0,
-            &field("amount"),
-            "must be greater than zero",
+            self.currency.is_some(),
+            &field("currency"),
+            Problem::Required,
         );
-        violations.require(self.currency.is_some(), &field("currency"), "is required");
         let t = &self.templates;
         for (name, text) in [
             ("name", &self.name),

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{audit::AuditEntry, Timestamp, Violations};
+use super::{audit::AuditEntry, Problem, Timestamp, Violations};
 
 /// Largest rate, burst or unknown-code limit a tenant can hold.
 pub const MAX_LIMIT: u32 = 1_000_000;
@@ -111,7 +111,7 @@ impl TenantQuota {
                 violations.require(
                     (1..=max).contains(&value),
                     &format!("{prefix}.{name}"),
-                    &format!("must be between 1 and {max}, or 0 for the service default"),
+                    Problem::QuotaOutOfRange { max },
                 );
             }
         }
@@ -121,32 +121,28 @@ impl TenantQuota {
     /// `prefix`: a tenant's own key may tighten its quota, only the operator loosens it.
     pub fn check_within(&self, ceiling: &QuotaLimits, prefix: &str, violations: &mut Violations) {
         let above = |value: Option<u32>, max: u32| max != 0 && value.is_some_and(|v| v > max);
-        let hint = "the operator raises it with `coupon-service tenant quota`";
         if above(self.requests_per_second, ceiling.requests_per_second) {
             violations.add(
                 format!("{prefix}.requests_per_second"),
-                format!(
-                    "must be at most the service default {}; {hint}",
-                    ceiling.requests_per_second
-                ),
+                Problem::AboveServiceDefault {
+                    default: ceiling.requests_per_second,
+                },
             );
         }
         if above(self.burst, ceiling.burst) {
             violations.add(
                 format!("{prefix}.burst"),
-                format!(
-                    "must be at most the service default {}; {hint}",
-                    ceiling.burst
-                ),
+                Problem::AboveServiceDefault {
+                    default: ceiling.burst,
+                },
             );
         }
         if above(self.unknown_code_limit, ceiling.unknown_code_limit) {
             violations.add(
                 format!("{prefix}.unknown_code_limit"),
-                format!(
-                    "must be at most the service default {}; {hint}",
-                    ceiling.unknown_code_limit
-                ),
+                Problem::AboveServiceDefault {
+                    default: ceiling.unknown_code_limit,
+                },
             );
         }
     }

@@ -35,7 +35,7 @@ impl fmt::Display for Scope {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope {0:?}: expected read, redeem, purchase or admin")]
+#[error("{}", super::messages::english(self.clone().into()))]
 pub struct UnknownScope(pub String);
 
 impl FromStr for Scope {

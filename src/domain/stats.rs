@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-use super::{redemption::RedemptionStatus, Currency, InvalidInput, Timestamp};
+use super::{redemption::RedemptionStatus, Currency, InvalidInput, Problem, Timestamp};
 
 /// Microseconds in a day: days are UTC calendar days, which have no leap seconds in Unix time.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -87,15 +87,12 @@ impl DayRange {
         let last = end.unwrap_or(today);
         let first = start.unwrap_or(last.plus(1 - DEFAULT_DAYS));
         if first > last {
-            return Err(InvalidInput::field(
-                "start_date",
-                "must not be after end_date",
-            ));
+            return Err(InvalidInput::field("start_date", Problem::StartAfterEnd));
         }
         if last.0 - first.0 >= MAX_DAYS {
             return Err(InvalidInput::field(
                 "end_date",
-                "the range may span at most 366 days",
+                Problem::RangeTooLong { max: MAX_DAYS },
             ));
         }
         Ok(Self { first, last })

@@ -1,7 +1,7 @@
 //! Checks every caller string passes before it can reach a database: no NUL bytes (PostgreSQL
 //! text cannot hold one) and identifiers of bounded length (they are echoed in errors and logs).
 
-use super::{InvalidInput, Violations};
+use super::{InvalidInput, Problem, Violations};
 
 /// Longest identifier a caller may send (ids, order ids, references), in characters.
 pub const MAX_ID_LEN: usize = 128;
@@ -9,7 +9,7 @@ pub const MAX_ID_LEN: usize = 128;
 /// Records a violation under `field` when `value` holds a NUL byte.
 pub fn refuse_nul(field: &str, value: &str, violations: &mut Violations) {
     if value.contains('\0') {
-        violations.add(field, "must not contain NUL characters");
+        violations.add(field, Problem::ContainsNul);
     }
 }
 
@@ -30,7 +30,7 @@ pub fn parse_id(field: &str, raw: &str) -> Result<String, InvalidInput> {
     let id = raw.trim();
     let mut violations = Violations::new();
     if id.chars().count() > MAX_ID_LEN {
-        violations.add(field, format!("must be at most {MAX_ID_LEN} characters"));
+        violations.add(field, Problem::TooLong { max: MAX_ID_LEN });
     }
     refuse_nul(field, id, &mut violations);
     violations.finish(id.to_owned())

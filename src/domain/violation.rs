@@ -1,13 +1,17 @@
-//! Field-level input violations, collected so a caller learns every problem at once.
+//! Field-level input violations, collected so a caller learns every problem at once. A violation
+//! holds what is wrong as a [`Problem`]; the api layer writes it in the caller's language
+//! (`messages::problem_message`) when it answers.
 
 use std::fmt;
+
+use super::Problem;
 
 /// One invalid field: `field` is the request path in proto names, e.g.
 /// `coupon.discount.percentage.basis_points`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldViolation {
     pub field: String,
-    pub description: String,
+    pub problem: Problem,
 }
 
 /// A request that cannot be acted on because of the listed fields.
@@ -25,11 +29,11 @@ impl fmt::Display for InvalidInput {
 
 impl InvalidInput {
     /// A single violation.
-    pub fn field(field: impl Into<String>, description: impl Into<String>) -> Self {
+    pub fn field(field: impl Into<String>, problem: impl Into<Problem>) -> Self {
         Self {
             violations: vec![FieldViolation {
                 field: field.into(),
-                description: description.into(),
+                problem: problem.into(),
             }],
         }
     }
@@ -56,30 +60,30 @@ impl Violations {
 
     /// Records that `field` is invalid. Only the first problem of a field is kept, and none
     /// inside a field already found invalid, since those follow from the first.
-    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+    pub fn add(&mut self, field: impl Into<String>, problem: impl Into<Problem>) {
         let field = field.into();
         if self.found.iter().any(|v| covers(&v.field, &field)) {
             return;
         }
         self.found.push(FieldViolation {
             field,
-            description: description.into(),
+            problem: problem.into(),
         });
     }
 
     /// Records a violation when `condition` does not hold.
-    pub fn require(&mut self, condition: bool, field: &str, description: &str) {
+    pub fn require(&mut self, condition: bool, field: &str, problem: Problem) {
         if !condition {
-            self.add(field, description);
+            self.add(field, problem);
         }
     }
 
-    /// Keeps the value of a parse, recording its error under `field`.
-    pub fn take<T, E: fmt::Display>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
+    /// Keeps the value of a parse, recording its error (a problem of its own) under `field`.
+    pub fn take<T, E: Into<Problem>>(&mut self, field: &str, parsed: Result<T, E>) -> Option<T> {
         match parsed {
             Ok(value) => Some(value),
             Err(error) => {
-                self.add(field, error.to_string());
+                self.add(field, error);
                 None
             }
         }
@@ -97,14 +101,14 @@ impl Violations {
                 Some(rest) => format!("{to}{rest}"),
                 None => violation.field,
             };
-            self.add(field, violation.description);
+            self.add(field, violation.problem);
         }
     }
 
     /// Takes over every violation of an error from a nested parse.
     pub fn merge(&mut self, error: InvalidInput) {
         for violation in error.violations {
-            self.add(violation.field, violation.description);
+            self.add(violation.field, violation.problem);
         }
     }
 
@@ -134,10 +138,10 @@ mod tests {
     #[test]
     fn keeps_the_first_problem_of_a_field_and_nothing_inside_it() {
         let mut violations = Violations::new();
-        violations.add("coupon.discount", "is required");
-        violations.add("coupon.discount.fixed_amount.amount", "must be positive");
-        violations.add("coupon.discount", "again");
-        violations.add("coupon.discounts", "a different field");
+        violations.add("coupon.discount", Problem::Required);
+        violations.add("coupon.discount.fixed_amount.amount", Problem::NotPositive);
+        violations.add("coupon.discount", Problem::Negative);
+        violations.add("coupon.discounts", Problem::Required);
         let fields: Vec<String> = violations
             .finish(())
             .unwrap_err()

@@ -10,6 +10,7 @@ mod auth;
 mod bench;
 mod contract;
 mod credits_and_pins;
+mod descriptions;
 mod engine;
 mod events;
 mod keys;

@@ -19,7 +19,7 @@ use crate::{
         product::{PinToImport, ProductSpec},
         tenant::KeySummary,
         text::{parse_id, refuse_nul},
-        Code, InvalidInput, Scopes, Timestamp, Violations,
+        Code, InvalidInput, Problem, Scopes, Timestamp, Violations,
     },
     pb,
 };
@@ -30,12 +30,13 @@ const MAX_REFERENCE_LEN: usize = 128;
 /// A required identifier: present, bounded and free of NUL.
 fn required_id(field: &str, raw: &str, violations: &mut Violations) -> String {
     if raw.trim().is_empty() {
-        violations.add(field, "is required");
+        violations.add(field, Problem::Required);
         return String::new();
     }
-    violations
-        .take(field, parse_id(field, raw))
-        .unwrap_or_default()
+    parse_id(field, raw).unwrap_or_else(|invalid| {
+        violations.merge(invalid);
+        String::new()
+    })
 }
 
 /// The id a request names in `field`, which it must.
@@ -50,7 +51,7 @@ pub fn id(field: &str, raw: &str) -> Result<String, InvalidInput> {
 /// are returned, to be reported with the rules the updated resource would break.
 fn masked_update<P>(
     mask: Option<&prost_types::FieldMask>,
-    updatable: &[&str],
+    updatable: &[&'static str],
     (id_field, raw_id): (&str, &str),
     patch: impl FnOnce(&[String], &mut Violations) -> P,
 ) -> Result<(String, P, Violations), InvalidInput> {
@@ -72,7 +73,7 @@ impl TryFrom<pb::CreateCouponRequest> for NewCoupon {
     fn try_from(request: pb::CreateCouponRequest) -> Result<Self, InvalidInput> {
         let coupon = request
             .coupon
-            .ok_or_else(|| InvalidInput::field("coupon", "is required"))?;
+            .ok_or_else(|| InvalidInput::field("coupon", Problem::Required))?;
         let mut violations = Violations::new();
         let code = violations.take("coupon.code", Code::parse(&coupon.code));
         let rules = coupon::rules_from_pb(&coupon, &mut violations);
@@ -87,11 +88,10 @@ impl TryFrom<pb::GetCouponRequest> for CouponRef {
         if !request.id.trim().is_empty() {
             Ok(CouponRef::Id(parse_id("id", &request.id)?))
         } else if !request.code.trim().is_empty() {
-            let code = Code::parse(&request.code)
-                .map_err(|e| InvalidInput::field("code", e.to_string()))?;
+            let code = Code::parse(&request.code).map_err(|e| InvalidInput::field("code", e))?;
             Ok(CouponRef::Code(code))
         } else {
-            Err(InvalidInput::field("id", "an id or a code is required"))
+            Err(InvalidInput::field("id", Problem::IdOrCodeRequired))
         }
     }
 }
@@ -102,7 +102,7 @@ impl TryFrom<pb::UpdateCouponRequest> for UpdateCoupon {
     fn try_from(request: pb::UpdateCouponRequest) -> Result<Self, InvalidInput> {
         let update = request
             .coupon
-            .ok_or_else(|| InvalidInput::field("coupon", "is required"))?;
+            .ok_or_else(|| InvalidInput::field("coupon", Problem::Required))?;
         let (id, patch, parse_problems) = masked_update(
             request.update_mask.as_ref(),
             coupon::UPDATABLE,
@@ -123,10 +123,10 @@ impl TryFrom<pb::CreateCampaignRequest> for NewCampaign {
     fn try_from(request: pb::CreateCampaignRequest) -> Result<Self, InvalidInput> {
         let campaign = request
             .campaign
-            .ok_or_else(|| InvalidInput::field("campaign", "is required"))?;
+            .ok_or_else(|| InvalidInput::field("campaign", Problem::Required))?;
         let mut violations = Violations::new();
         let name = campaign.name.trim();
-        violations.require(!name.is_empty(), "campaign.name", "is required");
+        violations.require(!name.is_empty(), "campaign.name", Problem::Required);
         refuse_nul("campaign.name", name, &mut violations);
         let template = campaign.template.unwrap_or_default();
         let mut template_violations = Violations::new();
@@ -156,7 +156,10 @@ pub fn codes_wanted(request: &pb::GenerateCodesRequest) -> Result<(String, usize
     violations.require(
         (1..=MAX_CODES_PER_CALL).contains(&count),
         "count",
-        "must be from 1 to 100000",
+        Problem::OutOfRange {
+            min: 1,
+            max: MAX_CODES_PER_CALL as i64,
+        },
     );
     violations.finish((id, count))
 }
@@ -165,7 +168,7 @@ pub fn codes_wanted(request: &pb::GenerateCodesRequest) -> Result<(String, usize
 pub fn new_product(request: pb::CreateProductRequest) -> Result<ProductSpec, InvalidInput> {
     let product = request
         .product
-        .ok_or_else(|| InvalidInput::field("product", "is required"))?;
+        .ok_or_else(|| InvalidInput::field("product", Problem::Required))?;
     let mut violations = Violations::new();
     let spec = voucher::spec_from_pb(&product, &mut violations);
     spec.check("product", &mut violations);
@@ -178,7 +181,7 @@ impl TryFrom<pb::UpdateProductRequest> for UpdateProduct {
     fn try_from(request: pb::UpdateProductRequest) -> Result<Self, InvalidInput> {
         let update = request
             .product
-            .ok_or_else(|| InvalidInput::field("product", "is required"))?;
+            .ok_or_else(|| InvalidInput::field("product", Problem::Required))?;
         let (idx, patch, parse_problems) = masked_update(
             request.update_mask.as_ref(),
             voucher::UPDATABLE,
@@ -202,7 +205,10 @@ pub fn pins_to_import(
     violations.require(
         (1..=MAX_PINS_PER_IMPORT).contains(&request.pins.len()),
         "pins",
-        "send 1 to 10000 PINs per call",
+        Problem::PinCount {
+            min: 1,
+            max: MAX_PINS_PER_IMPORT,
+        },
     );
     let pins = voucher::pins_from_pb(&request.pins, &mut violations);
     violations.finish((idx, pins))
@@ -213,11 +219,13 @@ impl TryFrom<pb::TopUpCreditsRequest> for TopUpCommand {
 
     fn try_from(request: pb::TopUpCreditsRequest) -> Result<Self, InvalidInput> {
         let mut violations = Violations::new();
-        violations.require(request.amount > 0, "amount", "must be greater than zero");
+        violations.require(request.amount > 0, "amount", Problem::NotPositive);
         violations.require(
             request.reference.trim().len() <= MAX_REFERENCE_LEN,
             "reference",
-            "must be at most 128 characters",
+            Problem::TooLong {
+                max: MAX_REFERENCE_LEN,
+            },
         );
         refuse_nul("reference", &request.reference, &mut violations);
         refuse_nul("note", &request.note, &mut violations);
@@ -242,7 +250,7 @@ pub fn policy_change(
     let values = match request.policy.as_ref() {
         Some(values) => policy::policy_from_pb(values),
         None => {
-            violations.add("policy", "is required");
+            violations.add("policy", Problem::Required);
             TenantPolicy::default()
         }
     };
@@ -264,7 +272,7 @@ impl From<&pb::UpdateTenantQuotaRequest> for QuotaChange {
         let limits = match request.quota.as_ref() {
             Some(limits) => quota::quota_from_pb(limits, &fields),
             None => {
-                parse_problems.add("quota", "is required");
+                parse_problems.add("quota", Problem::Required);
                 Default::default()
             }
         };
@@ -284,7 +292,7 @@ pub fn key_to_create(
     let scopes = violations.take("scopes", request.scopes.join(",").parse::<Scopes>());
     let expires_at = request.expire_time.as_ref().and_then(|ts| {
         let parsed = timestamp_from_pb(ts);
-        violations.require(parsed.is_some(), "expire_time", "is not a valid timestamp");
+        violations.require(parsed.is_some(), "expire_time", Problem::NotATimestamp);
         parsed
     });
     violations.finish((scopes.unwrap_or_default(), expires_at))
@@ -299,7 +307,7 @@ pub fn key_to_rotate(
     let grace = match request.grace_period {
         None => DEFAULT_GRACE,
         Some(duration) => std::time::Duration::try_from(duration).unwrap_or_else(|_| {
-            violations.add("grace_period", "must be from 0 to 30 days");
+            violations.add("grace_period", Problem::GracePeriodOutOfRange);
             DEFAULT_GRACE
         }),
     };

@@ -9,7 +9,7 @@ use crate::{
         coupon::{Conditions, Coupon},
         engine::{NextTier, PricedCart, Reason},
         messages::{applied_message, next_tier_hint, reason_message, Locale},
-        Currency, InvalidInput, Violations,
+        Currency, InvalidInput, Problem, Violations,
     },
     pb,
 };
@@ -19,10 +19,10 @@ const MAX_CODES: usize = 20;
 
 /// A request's checkout, checked; problems are reported under `checkout.`.
 pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, InvalidInput> {
-    let checkout = checkout.ok_or_else(|| InvalidInput::field("checkout", "is required"))?;
+    let checkout = checkout.ok_or_else(|| InvalidInput::field("checkout", Problem::Required))?;
     let cart = checkout
         .cart
-        .ok_or_else(|| InvalidInput::field("checkout.cart", "is required"))?;
+        .ok_or_else(|| InvalidInput::field("checkout.cart", Problem::Required))?;
     let customer = checkout.customer.unwrap_or_default();
     let history = match pb::CustomerHistory::try_from(customer.history) {
         Ok(pb::CustomerHistory::New) => CustomerHistory::New,
@@ -31,7 +31,7 @@ pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, Inva
         Err(_) => {
             return Err(InvalidInput::field(
                 "checkout.customer.history",
-                "unknown value",
+                Problem::UnknownValue,
             ))
         }
     };
@@ -82,7 +82,10 @@ pub(crate) fn pricing_command(
     violations.require(
         !codes.is_empty() && codes.len() <= MAX_CODES,
         "codes",
-        "name 1 to 20 codes",
+        Problem::CodeCount {
+            min: 1,
+            max: MAX_CODES,
+        },
     );
     let checkout = checkout_from_pb(checkout).map_err(|invalid| violations.merge(invalid));
     match checkout {

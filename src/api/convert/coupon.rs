@@ -9,7 +9,7 @@ use crate::{
             Predicate, PredicateOperator, Stacking, Target, Tier, TierBasis, TierReward,
         },
         text::refuse_nul,
-        Currency, Violations,
+        Currency, Problem, Violations,
     },
     pb,
 };
@@ -100,10 +100,7 @@ fn discount_from_pb(discount: Option<&pb::Discount>, violations: &mut Violations
     use pb::discount::Kind;
     let placeholder = DiscountRule::FixedAmount { amount: 0 };
     let Some(kind) = discount.and_then(|d| d.kind.as_ref()) else {
-        violations.add(
-            "coupon.discount",
-            "is required: one of fixed_amount, percentage, free_shipping, buy_get, exclusive_price, tiered",
-        );
+        violations.add("coupon.discount", Problem::DiscountRequired);
         return placeholder;
     };
     match kind {
@@ -128,7 +125,7 @@ fn discount_from_pb(discount: Option<&pb::Discount>, violations: &mut Violations
                 Err(_) => {
                     violations.add(
                         "coupon.discount.buy_get.max_applications",
-                        "must not be negative",
+                        Problem::Negative,
                     );
                     0
                 }
@@ -147,10 +144,7 @@ fn tiered_from_pb(tiered: &pb::Tiered, violations: &mut Violations) -> DiscountR
         Some(pb::TierBasis::Spend) => TierBasis::Spend,
         Some(pb::TierBasis::Quantity) => TierBasis::Quantity,
         Some(pb::TierBasis::Unspecified) | None => {
-            violations.add(
-                "coupon.discount.tiered.basis",
-                "is required: TIER_BASIS_SPEND or TIER_BASIS_QUANTITY",
-            );
+            violations.add("coupon.discount.tiered.basis", Problem::TierBasisRequired);
             TierBasis::Spend
         }
     };
@@ -171,7 +165,7 @@ fn tiered_from_pb(tiered: &pb::Tiered, violations: &mut Violations) -> DiscountR
                 None => {
                     violations.add(
                         format!("coupon.discount.tiered.tiers[{index}]"),
-                        "a reward is required: one of basis_points, amount, free_units",
+                        Problem::TierRewardRequired,
                     );
                     complete = false;
                     return None;
@@ -219,7 +213,7 @@ fn conditions_from_pb(
         let ts = ts?;
         let parsed = timestamp_from_pb(ts);
         if parsed.is_none() {
-            violations.add(field, "is not a valid timestamp");
+            violations.add(field, Problem::NotATimestamp);
         }
         parsed
     };
@@ -233,7 +227,7 @@ fn conditions_from_pb(
         None => {
             violations.add(
                 "coupon.conditions.customer_segment",
-                "unknown customer segment",
+                Problem::UnknownCustomerSegment,
             );
             CustomerSegment::All
         }
@@ -293,7 +287,7 @@ fn predicates_from_pb(
                 Some(pb::PredicateOperator::Unspecified) | None => {
                     violations.add(
                         format!("{prefix}[{index}].operator"),
-                        "unknown predicate operator: use EQ, NE, GT, GTE, LT, LTE, IN or CONTAINS",
+                        Problem::UnknownOperator,
                     );
                     return None;
                 }

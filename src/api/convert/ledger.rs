@@ -8,7 +8,7 @@ use crate::{
     domain::{
         redemption::{Redemption, RedemptionStatus, RESERVATION_TTL_RANGE},
         text::refuse_nul,
-        Code, InvalidInput, Violations,
+        Code, InvalidInput, Problem, Violations,
     },
     pb,
 };
@@ -22,10 +22,9 @@ fn ledger_codes(raw: &[String], required: bool, violations: &mut Violations) -> 
     if (required && raw.is_empty()) || raw.len() > MAX_CODES {
         violations.add(
             "codes",
-            if required {
-                "name 1 to 20 codes"
-            } else {
-                "name at most 20 codes"
+            Problem::CodeCount {
+                min: usize::from(required),
+                max: MAX_CODES,
             },
         );
         return Vec::new();
@@ -34,7 +33,7 @@ fn ledger_codes(raw: &[String], required: bool, violations: &mut Violations) -> 
     for (index, text) in raw.iter().enumerate() {
         if let Some(code) = violations.take(&format!("codes[{index}]"), Code::parse(text)) {
             if codes.contains(&code) {
-                violations.add(format!("codes[{index}]"), "is named twice");
+                violations.add(format!("codes[{index}]"), Problem::NamedTwice);
             }
             codes.push(code);
         }
@@ -47,7 +46,9 @@ fn order_id(raw: &str, violations: &mut Violations) -> String {
     violations.require(
         !id.is_empty() && id.len() <= MAX_ORDER_ID_LEN,
         "order_id",
-        "is required, at most 128 characters",
+        Problem::RequiredUpTo {
+            max: MAX_ORDER_ID_LEN,
+        },
     );
     refuse_nul("order_id", id, violations);
     id.to_owned()
@@ -63,10 +64,7 @@ impl TryFrom<pb::RedeemRequest> for RedeemCommand {
             Ok(pb::OrderStatus::Pending) => false,
             Ok(pb::OrderStatus::Completed) => true,
             _ => {
-                violations.add(
-                    "order_status",
-                    "must be ORDER_STATUS_PENDING or ORDER_STATUS_COMPLETED",
-                );
+                violations.add("order_status", Problem::UnknownOrderStatus);
                 false
             }
         };
@@ -76,7 +74,7 @@ impl TryFrom<pb::RedeemRequest> for RedeemCommand {
                 .ok()
                 .filter(|ttl| (min..=max).contains(ttl));
             if ttl.is_none() {
-                violations.add("reservation_ttl", "must be from 1s to 7 days");
+                violations.add("reservation_ttl", Problem::ReservationTtlOutOfRange);
             }
             ttl
         });
@@ -86,7 +84,7 @@ impl TryFrom<pb::RedeemRequest> for RedeemCommand {
                 violations.require(
                     !checkout.customer.id.is_empty(),
                     "checkout.customer.id",
-                    "is required: anonymous customers cannot redeem",
+                    Problem::CustomerIdRequired,
                 );
                 Some(checkout)
             }

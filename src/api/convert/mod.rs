@@ -10,7 +10,7 @@ pub mod quota;
 pub mod stats;
 pub mod voucher;
 
-use crate::domain::Timestamp;
+use crate::domain::{Problem, Timestamp};
 
 /// A proto timestamp as a domain one; `None` when out of range.
 pub fn timestamp_from_pb(ts: &prost_types::Timestamp) -> Option<Timestamp> {
@@ -34,18 +34,21 @@ fn clean(list: &[String]) -> Vec<String> {
 /// A proto field mask's paths, checked against the ones an update accepts.
 pub fn mask_paths(
     mask: Option<&prost_types::FieldMask>,
-    allowed: &[&str],
+    allowed: &[&'static str],
     violations: &mut crate::domain::Violations,
 ) -> Vec<String> {
     let paths = mask.map(|m| m.paths.clone()).unwrap_or_default();
     if paths.is_empty() {
-        violations.add("update_mask", "is required: name the fields to change");
+        violations.add("update_mask", Problem::UpdateMaskRequired);
     }
     for path in &paths {
         if !allowed.contains(&path.as_str()) {
             violations.add(
                 "update_mask",
-                format!("cannot update {path:?}; allowed: {}", allowed.join(", ")),
+                Problem::NotUpdatable {
+                    path: path.clone(),
+                    allowed: allowed.to_vec(),
+                },
             );
         }
     }

@@ -7,7 +7,7 @@ use crate::{
     domain::{
         stats::{Day, RedemptionStats, StatusCounts},
         text::parse_id,
-        Code, InvalidInput, Violations,
+        Code, InvalidInput, Problem, Violations,
     },
     pb,
 };
@@ -17,7 +17,13 @@ fn day(field: &str, text: &str, violations: &mut Violations) -> Option<Day> {
     if text.trim().is_empty() {
         return None;
     }
-    violations.take(field, Day::parse(text))
+    match Day::parse(text) {
+        Ok(day) => Some(day),
+        Err(_) => {
+            violations.add(field, Problem::NotADate);
+            None
+        }
+    }
 }
 
 fn days(start: &str, end: &str, violations: &mut Violations) -> DaysAsked {
@@ -33,21 +39,25 @@ pub(crate) fn coupon_stats_from_pb(
 ) -> Result<(CouponRef, DaysAsked), InvalidInput> {
     let mut violations = Violations::new();
     let coupon = if !request.coupon_id.trim().is_empty() {
-        violations
-            .take("coupon_id", parse_id("coupon_id", &request.coupon_id))
-            .map(CouponRef::Id)
+        match parse_id("coupon_id", &request.coupon_id) {
+            Ok(id) => Some(CouponRef::Id(id)),
+            Err(invalid) => {
+                violations.merge(invalid);
+                None
+            }
+        }
     } else if !request.code.trim().is_empty() {
         violations
             .take("code", Code::parse(&request.code))
             .map(CouponRef::Code)
     } else {
-        violations.add("coupon_id", "a coupon id or a code is required");
+        violations.add("coupon_id", Problem::IdOrCodeRequired);
         None
     };
     let days = days(&request.start_date, &request.end_date, &mut violations);
     match violations.finish(coupon)? {
         Some(coupon) => Ok((coupon, days)),
-        None => Err(InvalidInput::field("coupon_id", "is required")),
+        None => Err(InvalidInput::field("coupon_id", Problem::Required)),
     }
 }
 
@@ -56,12 +66,18 @@ pub(crate) fn campaign_stats_from_pb(
     request: &pb::GetCampaignStatsRequest,
 ) -> Result<(String, DaysAsked), InvalidInput> {
     let mut violations = Violations::new();
-    let id = violations.take("campaign_id", parse_id("campaign_id", &request.campaign_id));
     violations.require(
         !request.campaign_id.trim().is_empty(),
         "campaign_id",
-        "is required",
+        Problem::Required,
     );
+    let id = match parse_id("campaign_id", &request.campaign_id) {
+        Ok(id) => Some(id),
+        Err(invalid) => {
+            violations.merge(invalid);
+            None
+        }
+    };
     let days = days(&request.start_date, &request.end_date, &mut violations);
     violations.finish((id.unwrap_or_default(), days))
 }

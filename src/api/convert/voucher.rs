@@ -5,7 +5,7 @@ use crate::{
     domain::{
         credit::CreditEntry,
         product::{NotificationTemplates, PinToImport, Product, ProductPatch, ProductSpec},
-        Currency, Violations,
+        Currency, Problem, Violations,
     },
     pb,
 };
@@ -89,16 +89,19 @@ pub fn product_to_pb(product: &Product, with_count: bool) -> pb::Product {
     }
 }
 
+/// Longest PIN, in characters.
+const MAX_PIN_LEN: usize = 128;
+
 /// The PINs of an import request, each checked; serials default to the PIN's position.
 pub fn pins_from_pb(pins: &[pb::PinInput], violations: &mut Violations) -> Vec<PinToImport> {
     pins.iter()
         .enumerate()
         .filter_map(|(index, input)| {
             let pin = input.pin.trim();
-            if pin.is_empty() || pin.chars().count() > 128 {
+            if pin.is_empty() || pin.chars().count() > MAX_PIN_LEN {
                 violations.add(
                     format!("pins[{index}].pin"),
-                    "is required, at most 128 characters",
+                    Problem::RequiredUpTo { max: MAX_PIN_LEN },
                 );
                 return None;
             }
@@ -107,10 +110,8 @@ pub fn pins_from_pb(pins: &[pb::PinInput], violations: &mut Violations) -> Vec<P
                 Some(ts) => {
                     let parsed = timestamp_from_pb(ts);
                     if parsed.is_none() {
-                        violations.add(
-                            format!("pins[{index}].expire_time"),
-                            "is not a valid timestamp",
-                        );
+                        violations
+                            .add(format!("pins[{index}].expire_time"), Problem::NotATimestamp);
                     }
                     parsed
                 }
