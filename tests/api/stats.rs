@@ -44,7 +44,7 @@ async fn coupon_stats(
 }
 
 fn counts(stats: &pb::RedemptionStats) -> pb::RedemptionCounts {
-    stats.redemptions.clone().unwrap_or_default()
+    stats.redemptions.unwrap_or_default()
 }
 
 fn micros(ts: &Option<prost_types::Timestamp>) -> Option<i64> {
@@ -258,7 +258,7 @@ async fn stats_count_the_ledger_as_listed(backend: Backend) {
         .days
         .iter()
         .find(|d| d.date == today())
-        .and_then(|d| d.redemptions.clone());
+        .and_then(|d| d.redemptions);
     assert_eq!(today_counts, Some(tally));
     assert_eq!(
         stats
