@@ -18,6 +18,7 @@ mod m20261122_000020_unsold_pins_in_claim_order;
 mod m20261122_000030_tenant_policies;
 mod m20261122_000050_tenant_quotas;
 mod m20261122_000060_key_lifecycle_and_audit;
+mod m20261122_000140_automatic_promotions;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000030_tenant_policies::Migration),
             Box::new(m20261122_000050_tenant_quotas::Migration),
             Box::new(m20261122_000060_key_lifecycle_and_audit::Migration),
+            Box::new(m20261122_000140_automatic_promotions::Migration),
         ]
     }
 }

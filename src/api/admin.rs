@@ -112,6 +112,9 @@ impl AdminApi {
         let mut active = existing.active;
         convert::coupon::apply_update(&mut rules, &mut active, &update, &paths, &mut violations);
         rules.check("coupon", &mut violations);
+        if existing.automatic {
+            crate::domain::automatic::check(&rules, "coupon", &mut violations);
+        }
         violations.finish(())?;
         let audit = audit_of(caller, "UpdateCoupon", "coupon")
             .with("update_mask", paths)
@@ -220,11 +223,18 @@ impl AdminService for AdminApi {
         let mut violations = Violations::new();
         let code = violations.take("coupon.code", Code::parse(&coupon.code));
         let rules = convert::coupon::rules_from_pb(&coupon, &mut violations);
-        let new = NewCoupon::new(code, rules, coupon.active.unwrap_or(true), violations)
-            .map_err(ApiError::from)?;
+        let new = NewCoupon::new(
+            code,
+            rules,
+            coupon.active.unwrap_or(true),
+            coupon.automatic,
+            violations,
+        )
+        .map_err(ApiError::from)?;
         let audit = audit_of(&caller, "CreateCoupon", "coupon")
             .with("code", new.code().as_str())
             .with("active", new.active())
+            .with("automatic", new.automatic())
             .with(
                 "rules",
                 serde_json::to_value(new.rules()).unwrap_or_default(),

@@ -121,7 +121,13 @@ impl CouponService for CouponApi {
         let locale = locale(request.metadata());
         let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
         let request = request.into_inner();
-        let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let command = pricing_command(
+            &request.codes,
+            true,
+            request.checkout,
+            request.explain_automatic,
+        )
+        .map_err(ApiError::from)?;
         let watch = self
             .watch(&caller, header, &command.checkout)
             .await
@@ -140,7 +146,7 @@ impl CouponService for CouponApi {
             .map(|c| validation_to_pb(&c.text, c.coupon.as_ref(), c.discount, &c.reasons, locale))
             .collect();
         Ok(Response::new(pb::ValidateResponse {
-            valid: results.iter().all(|r| r.valid),
+            valid: results.iter().all(|r| r.valid || r.automatic),
             results,
         }))
     }
@@ -156,7 +162,13 @@ impl CouponService for CouponApi {
         let locale = locale(request.metadata());
         let header = end_user_header(request.metadata()).map_err(ApiError::from)?;
         let request = request.into_inner();
-        let command = pricing_command(&request.codes, request.checkout).map_err(ApiError::from)?;
+        let command = pricing_command(
+            &request.codes,
+            false,
+            request.checkout,
+            request.explain_automatic,
+        )
+        .map_err(ApiError::from)?;
         let currency = command.checkout.cart.currency;
         let watch = self
             .watch(&caller, header, &command.checkout)

@@ -303,17 +303,23 @@ pub struct NewCoupon {
     code: Code,
     rules: CouponRules,
     active: bool,
+    automatic: bool,
 }
 
 impl NewCoupon {
     /// Checks `rules`; `violations` may already hold problems found while parsing the request.
+    /// An `automatic` promotion applies without being typed; its code is its unique name.
     pub fn new(
         code: Option<Code>,
         rules: CouponRules,
         active: bool,
+        automatic: bool,
         mut violations: Violations,
     ) -> Result<Self, super::InvalidInput> {
         rules.check("coupon", &mut violations);
+        if automatic {
+            super::automatic::check(&rules, "coupon", &mut violations);
+        }
         violations.finish(())?;
         // A code that failed to parse was recorded above; only an absent one reaches here.
         let code = code.ok_or_else(|| super::InvalidInput::field("coupon.code", "is required"))?;
@@ -321,6 +327,7 @@ impl NewCoupon {
             code,
             rules,
             active,
+            automatic,
         })
     }
 
@@ -335,6 +342,10 @@ impl NewCoupon {
     pub fn active(&self) -> bool {
         self.active
     }
+
+    pub fn automatic(&self) -> bool {
+        self.automatic
+    }
 }
 
 /// A stored coupon.
@@ -344,6 +355,9 @@ pub struct Coupon {
     pub code: Code,
     pub campaign_id: Option<String>,
     pub active: bool,
+    /// Applies without being typed whenever its conditions hold; never matched by a typed code.
+    /// Fixed at creation.
+    pub automatic: bool,
     pub rules: CouponRules,
     pub usage: Usage,
     pub created_at: Timestamp,

@@ -72,17 +72,24 @@ pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, Inva
     Checkout::parse(input, "checkout")
 }
 
-/// Validate's and Apply's codes and checkout, with every invalid field at once.
+/// Validate's and Apply's codes and checkout, with every invalid field at once. Validate needs
+/// a code (`codes_required`); Apply without one prices the automatic promotions alone.
 pub(crate) fn pricing_command(
     codes: &[String],
+    codes_required: bool,
     checkout: Option<pb::Checkout>,
+    explain_automatic: bool,
 ) -> Result<PricingCommand, InvalidInput> {
     let mut violations = Violations::new();
-    violations.require(
-        !codes.is_empty() && codes.len() <= MAX_CODES,
-        "codes",
-        "name 1 to 20 codes",
-    );
+    if codes_required {
+        violations.require(
+            !codes.is_empty() && codes.len() <= MAX_CODES,
+            "codes",
+            "name 1 to 20 codes",
+        );
+    } else {
+        violations.require(codes.len() <= MAX_CODES, "codes", "name at most 20 codes");
+    }
     let checkout = checkout_from_pb(checkout).map_err(|invalid| violations.merge(invalid));
     match checkout {
         Ok(checkout) => violations.finish(PricingCommand {
@@ -91,6 +98,7 @@ pub(crate) fn pricing_command(
                 .map(|text| RequestedCode::parse(text))
                 .collect(),
             checkout,
+            explain_automatic,
         }),
         Err(()) => Err(violations.into_error()),
     }
@@ -154,6 +162,7 @@ pub fn validation_to_pb(
         discount: if valid { potential_discount } else { 0 },
         rejections: reasons.iter().map(|r| rejection_to_pb(r, locale)).collect(),
         potential_discount: if found { potential_discount } else { 0 },
+        automatic: coupon.is_some_and(|c| c.automatic),
     }
 }
 
@@ -198,6 +207,7 @@ pub fn priced_cart_to_pb(priced: &PricedCart, currency: &str, locale: Locale) ->
                 item_discount: a.benefit.item_discount(),
                 shipping_discount: a.benefit.shipping_discount,
                 message: applied_message(locale).to_owned(),
+                automatic: a.coupon.automatic,
             })
             .collect(),
         rejected: priced
