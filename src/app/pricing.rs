@@ -215,7 +215,9 @@ pub(crate) async fn validate(
     )?;
     let automatic = found.automatic.iter().filter_map(|(coupon, ledger)| {
         let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
-        (evaluation.is_valid() || command.explain_automatic).then(|| CodeValidation {
+        let shown = evaluation.is_valid()
+            || (command.explain_automatic && explainable(&evaluation.reasons));
+        shown.then(|| CodeValidation {
             text: coupon.code.to_string(),
             coupon: Some(coupon.clone()),
             discount: evaluation.benefit.total(),
@@ -276,10 +278,16 @@ pub(crate) async fn apply(
     )?;
     candidates.extend(found.automatic_candidates());
     let mut cart = engine::price(&checkout, candidates, now);
-    if !command.explain_automatic {
-        cart.rejected.retain(|rejected| !is_automatic(rejected));
-    }
+    cart.rejected.retain(|rejected| {
+        !is_automatic(rejected) || (command.explain_automatic && explainable(&rejected.reasons))
+    });
     Ok(AppliedCart { cart, untypeable })
+}
+
+/// Whether a refused automatic promotion may be explained to this checkout: one that is "not
+/// found" (limited to other payment links) stays unknown to it, as a typed code would.
+fn explainable(reasons: &[Reason]) -> bool {
+    !reasons.contains(&Reason::CouponNotFound)
 }
 
 /// Whether a refused candidate is an automatic promotion rather than a typed code.

@@ -133,3 +133,163 @@ impl Lookup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::{
+        cart::{CheckoutInput, LineInput},
+        coupon::{Conditions, Coupon, DiscountRule, Limits, Stacking, Target, Usage},
+        engine::{self, LedgerView},
+        Code, Currency, Timestamp,
+    };
+
+    fn finds(lookup: &Lookup, key: &PromotionKey) -> bool {
+        lookup.currencies.contains(&key.currency)
+            && lookup
+                .channels
+                .as_ref()
+                .is_none_or(|channels| channels.contains(&key.channel))
+            && lookup.targets.contains(&key.target)
+    }
+
+    fn promotion(
+        currency: Option<&str>,
+        channels: &[&str],
+        products: &[&str],
+        categories: &[&str],
+    ) -> Coupon {
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        Coupon {
+            id: "cpn_auto".into(),
+            code: Code::parse("AUTO").unwrap(),
+            campaign_id: None,
+            active: true,
+            automatic: true,
+            rules: CouponRules {
+                description: String::new(),
+                currency: currency.map(|c| Currency::parse(c).unwrap()),
+                discount: DiscountRule::Percentage {
+                    basis_points: 1_000,
+                    max_discount: None,
+                },
+                target: Target {
+                    product_ids: strings(products),
+                    categories: strings(categories),
+                    ..Target::default()
+                },
+                conditions: Conditions {
+                    channels: strings(channels),
+                    ..Conditions::default()
+                },
+                limits: Limits::default(),
+                stacking: Stacking::default(),
+            },
+            usage: Usage::default(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+        }
+    }
+
+    fn checkout(currency: &str, channel: &str, lines: &[(&str, &str)]) -> Checkout {
+        Checkout::parse(
+            CheckoutInput {
+                currency: currency.into(),
+                channel: channel.into(),
+                lines: lines
+                    .iter()
+                    .map(|(product, category)| LineInput {
+                        product_id: product.to_string(),
+                        categories: vec![category.to_string()],
+                        unit_price: Some(1_000),
+                        quantity: 1,
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            "checkout",
+        )
+        .unwrap()
+    }
+
+    fn found(coupon: &Coupon, checkout: &Checkout) -> bool {
+        let lookup = Lookup::of(checkout);
+        keys(&coupon.rules).iter().any(|key| finds(&lookup, key))
+    }
+
+    #[test]
+    fn promotions_that_cannot_match_are_not_found() {
+        let cart = checkout("INR", "web", &[("p1", "shoes")]);
+        assert!(found(&promotion(None, &[], &[], &[]), &cart));
+        assert!(found(
+            &promotion(Some("INR"), &["WEB"], &[], &["shoes"]),
+            &cart
+        ));
+        assert!(!found(&promotion(Some("USD"), &[], &[], &[]), &cart));
+        assert!(!found(&promotion(None, &["app"], &[], &[]), &cart));
+        assert!(!found(&promotion(None, &[], &["p2"], &["hats"]), &cart));
+        // A category named like a product stays a category.
+        assert!(!found(&promotion(None, &[], &[], &["p1"]), &cart));
+        // Without a channel, the tenant's default may stand for one: every channel is found.
+        let no_channel = checkout("INR", "", &[("p1", "shoes")]);
+        assert!(found(&promotion(None, &["app"], &[], &[]), &no_channel));
+    }
+
+    #[test]
+    fn keys_cover_every_channel_and_target() {
+        let coupon = promotion(Some("INR"), &["web", "app"], &["p1"], &["shoes"]);
+        assert_eq!(keys(&coupon.rules).len(), 4);
+        let mut violations = Violations::new();
+        let mut wide = coupon.rules.clone();
+        wide.target.product_ids = (0..1_000).map(|n| format!("p{n}")).collect();
+        check(&wide, "coupon", &mut violations);
+        assert!(
+            violations.finish(()).is_err(),
+            "2 channels x 1001 targets is too many"
+        );
+    }
+
+    const CHANNELS: [&str; 3] = ["web", "App", "kiosk"];
+    const NAMES: [&str; 3] = ["a", "b", "c"];
+
+    fn pick<'a>(universe: &[&'a str], mask: u8) -> Vec<&'a str> {
+        universe
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, s)| *s)
+            .collect()
+    }
+
+    proptest! {
+        /// The index never hides a promotion that applies: whenever the engine says it applies,
+        /// the checkout's lookup finds one of its keys.
+        #[test]
+        fn every_promotion_that_applies_is_found(
+            coupon_currency in prop::option::of(prop::sample::select(vec!["INR", "USD"])),
+            channels in 0u8..8,
+            products in 0u8..8,
+            categories in 0u8..8,
+            cart_currency in prop::sample::select(vec!["INR", "USD"]),
+            channel in prop::sample::select(vec!["", "WEB", "app", "pos"]),
+            lines in prop::collection::vec((0usize..3, 0usize..3), 0..4),
+        ) {
+            let coupon = promotion(
+                coupon_currency,
+                &pick(&CHANNELS, channels),
+                &pick(&NAMES, products),
+                &pick(&NAMES, categories),
+            );
+            let lines: Vec<(&str, &str)> =
+                lines.iter().map(|(p, c)| (NAMES[*p], NAMES[*c])).collect();
+            let cart = checkout(cart_currency, channel, &lines);
+            let evaluation = engine::evaluate(&coupon, &LedgerView::default(), &cart, Timestamp(0));
+            if evaluation.is_valid() {
+                prop_assert!(found(&coupon, &cart));
+            }
+        }
+    }
+}

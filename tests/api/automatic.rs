@@ -228,10 +228,16 @@ async fn an_automatic_promotion_stacks_with_a_typed_code(backend: Backend) {
         .collect();
     assert_eq!(codes, ["SAVE10"]);
 
-    // Apply reads the codes and the automatic promotions in one statement.
-    let before = app.server_store.statements_executed();
-    apply(&app, &["SAVE10"], false).await;
-    assert_eq!(app.server_store.statements_executed() - before, 1);
+    // Apply reads the codes and the automatic promotions in one statement. The pool's counter
+    // also counts the server's background work (event feed, health), so the fewest of a few
+    // calls is the call's own.
+    let mut fewest = u64::MAX;
+    for _ in 0..5 {
+        let before = app.server_store.statements_executed();
+        apply(&app, &["SAVE10"], false).await;
+        fewest = fewest.min(app.server_store.statements_executed() - before);
+    }
+    assert_eq!(fewest, 1);
 
     // Redeem records both in one transaction; Revert without codes releases both.
     let mut client = app.coupons(&app.token);

@@ -223,7 +223,12 @@ async fn demo_mode_seeds_the_documented_data_once(backend: Backend) {
         .into_inner()
         .coupons;
     let codes: Vec<&str> = coupons.iter().map(|c| c.code.as_str()).collect();
-    assert_eq!(codes, ["SAVE200", "FIRST20", "FREEDEL"]);
+    assert_eq!(
+        codes,
+        ["SAVE200", "FIRST20", "FREEDEL", "MONSOON-UMBRELLAS"]
+    );
+    let automatic: Vec<bool> = coupons.iter().map(|c| c.automatic).collect();
+    assert_eq!(automatic, [false, false, false, true]);
     let save200 = &coupons[0];
     assert_eq!(
         save200.discount.as_ref().unwrap().kind,
@@ -265,7 +270,7 @@ async fn demo_mode_seeds_the_documented_data_once(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(again.coupons.len(), 3);
+    assert_eq!(again.coupons.len(), 4);
 }
 
 async fn a_wrong_pin_key_is_refused_at_start(backend: Backend) {
