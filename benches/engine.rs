@@ -20,6 +20,7 @@ fn coupon(code: &str, discount: DiscountRule) -> Coupon {
         code: Code::parse(code).expect("a valid code"),
         campaign_id: None,
         active: true,
+        automatic: false,
         rules: CouponRules {
             description: String::new(),
             currency: Some(Currency::parse("INR").expect("INR")),

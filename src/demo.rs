@@ -105,6 +105,26 @@ fn demo_coupons() -> Result<Vec<NewCoupon>, StoreError> {
         limits: Limits::default(),
         stacking: Stacking::default(),
     };
+    // An automatic promotion on umbrellas, which no other README example's cart holds, so it
+    // shows only where the README shows it.
+    let umbrellas = CouponRules {
+        target: Target {
+            categories: vec!["umbrellas".to_owned()],
+            ..Target::default()
+        },
+        stacking: Stacking {
+            stackable: true,
+            ..Stacking::default()
+        },
+        ..rules(
+            "Monsoon sale: 10% off umbrellas, no code needed",
+            DiscountRule::Percentage {
+                basis_points: 1_000,
+                max_discount: None,
+            },
+            Conditions::default(),
+        )
+    };
     let coupons = [
         (
             "SAVE200",
@@ -157,12 +177,14 @@ fn demo_coupons() -> Result<Vec<NewCoupon>, StoreError> {
                 Conditions::default(),
             ),
         ),
+        ("MONSOON-UMBRELLAS", umbrellas),
     ];
     coupons
         .into_iter()
         .map(|(code, rules)| {
+            let automatic = code == "MONSOON-UMBRELLAS";
             let code = Code::parse(code).map_err(|e| StoreError::Setup(e.to_string()))?;
-            NewCoupon::new(Some(code), rules, true, Violations::new())
+            NewCoupon::new(Some(code), rules, true, automatic, Violations::new())
                 .map_err(|e| StoreError::Setup(format!("demo coupon: {e}")))
         })
         .collect()

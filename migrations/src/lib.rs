@@ -19,6 +19,7 @@ mod m20261122_000030_tenant_policies;
 mod m20261122_000050_tenant_quotas;
 mod m20261122_000060_key_lifecycle_and_audit;
 mod m20261122_000130_redemption_stats_indexes;
+mod m20261122_000140_automatic_promotions;
 
 /// Every migration of the service, in order.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000050_tenant_quotas::Migration),
             Box::new(m20261122_000060_key_lifecycle_and_audit::Migration),
             Box::new(m20261122_000130_redemption_stats_indexes::Migration),
+            Box::new(m20261122_000140_automatic_promotions::Migration),
         ]
     }
 }

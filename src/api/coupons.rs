@@ -120,7 +120,13 @@ impl CouponService for CouponApi {
         let locale = caller.locale;
         let header = end_user_header(request.metadata()).in_locale(locale)?;
         let request = request.into_inner();
-        let command = pricing_command(&request.codes, request.checkout).in_locale(locale)?;
+        let command = pricing_command(
+            &request.codes,
+            true,
+            request.checkout,
+            request.explain_automatic,
+        )
+        .in_locale(locale)?;
         let currency = command.checkout.cart.currency;
         let watch = self
             .watch(&caller, header, &command.checkout)
@@ -146,7 +152,7 @@ impl CouponService for CouponApi {
             })
             .collect();
         Ok(Response::new(pb::ValidateResponse {
-            valid: results.iter().all(|r| r.valid),
+            valid: results.iter().all(|r| r.valid || r.automatic),
             results,
         }))
     }
@@ -162,7 +168,13 @@ impl CouponService for CouponApi {
         let locale = caller.locale;
         let header = end_user_header(request.metadata()).in_locale(locale)?;
         let request = request.into_inner();
-        let command = pricing_command(&request.codes, request.checkout).in_locale(locale)?;
+        let command = pricing_command(
+            &request.codes,
+            false,
+            request.checkout,
+            request.explain_automatic,
+        )
+        .in_locale(locale)?;
         let currency = command.checkout.cart.currency;
         let watch = self
             .watch(&caller, header, &command.checkout)

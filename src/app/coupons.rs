@@ -37,6 +37,7 @@ pub(crate) async fn create(
     let audit = AuditEntry::new(actor, "CreateCoupon", "coupon")
         .with("code", coupon.code().as_str())
         .with("active", coupon.active())
+        .with("automatic", coupon.automatic())
         .with("rules", rules_json(coupon.rules()));
     store.insert_coupon(tenant, coupon, &audit).await.taken(
         "coupon",

@@ -1,14 +1,16 @@
-//! Validate, Apply and ListApplicable: read each request's coupons with their ledger view in one
-//! statement, then let the pure engine decide. Nothing is written.
+//! Validate, Apply and ListApplicable: read each request's coupons (and, for Validate and Apply,
+//! the automatic promotions its checkout may get) with their ledger view in one statement, then
+//! let the pure engine decide. Nothing is written.
 
 use std::collections::{HashMap, HashSet};
 
 use super::AppError;
 use crate::{
     domain::{
+        automatic::Lookup,
         cart::Checkout,
         coupon::Coupon,
-        engine::{self, Candidate, Evaluation, LedgerView, NextTier, PricedCart, Reason},
+        engine::{self, Candidate, Evaluation, LedgerView, NextTier, PricedCart, Reason, Rejected},
         policy::TenantPolicy,
         Code, TenantId, Timestamp,
     },
@@ -46,9 +48,12 @@ impl RequestedCode {
 pub(crate) struct PricingCommand {
     pub(crate) codes: Vec<RequestedCode>,
     pub(crate) checkout: Checkout,
+    /// Whether the answer also shows the automatic promotions that did not apply, and why; the
+    /// ones that apply are always shown.
+    pub(crate) explain_automatic: bool,
 }
 
-/// One code checked on its own.
+/// One code, or one automatic promotion (its coupon says which), checked on its own.
 #[derive(Clone, Debug)]
 pub(crate) struct CodeValidation {
     pub(crate) text: String,
@@ -104,15 +109,18 @@ pub(crate) struct Applicable {
     pub(crate) near_misses: Vec<NearMiss>,
 }
 
-/// The coupons a request names, by code, with their ledger views, and the tenant's policy.
+/// The coupons a request names, by code, and the automatic promotions its checkout may get,
+/// with their ledger views, and the tenant's policy.
 pub(crate) struct Found {
     coupons: HashMap<String, (Coupon, LedgerView)>,
+    /// In code order, so that pricing does not depend on the order the store returned them in.
+    automatic: Vec<(Coupon, LedgerView)>,
     policy: TenantPolicy,
 }
 
 impl Found {
-    /// The coupons of `codes` with their ledger views for the checkout's customer, in one
-    /// statement.
+    /// The coupons of `codes` and the automatic promotions indexed under the checkout's keys,
+    /// with their ledger views for the checkout's customer, in one statement.
     pub(crate) async fn load(
         store: &Store,
         tenant: &TenantId,
@@ -123,17 +131,35 @@ impl Found {
         codes.sort();
         codes.dedup();
         let customer = checkout.customer.ledger_key();
+        let lookup = Lookup::of(checkout);
         let found = store
-            .coupons_with_ledger(tenant, &codes, customer.as_deref())
+            .coupons_with_ledger(tenant, &codes, Some(&lookup), customer.as_deref())
             .await?;
+        let (mut automatic, typed): (Vec<_>, Vec<_>) = found
+            .coupons
+            .into_iter()
+            .partition(|(coupon, _)| coupon.automatic);
+        automatic.sort_by(|a, b| a.0.code.cmp(&b.0.code));
         Ok(Self {
-            coupons: found
-                .coupons
+            coupons: typed
                 .into_iter()
                 .map(|(coupon, ledger)| (coupon.code.to_string(), (coupon, ledger)))
                 .collect(),
+            automatic,
             policy: found.policy,
         })
+    }
+
+    /// The engine's input for every automatic promotion found, taking them out.
+    pub(crate) fn automatic_candidates(&mut self) -> Vec<Candidate> {
+        std::mem::take(&mut self.automatic)
+            .into_iter()
+            .map(|(coupon, ledger)| Candidate {
+                code: coupon.code.clone(),
+                coupon: Some(coupon),
+                ledger,
+            })
+            .collect()
     }
 
     fn get(&self, code: &str) -> Option<&(Coupon, LedgerView)> {
@@ -171,7 +197,8 @@ fn parsed(requested: &[RequestedCode]) -> Vec<Code> {
         .collect()
 }
 
-/// Checks each code on its own against the checkout.
+/// Checks each code on its own against the checkout, then each automatic promotion found for
+/// it: those that apply, and with `explain_automatic` those that do not.
 pub(crate) async fn validate(
     store: &Store,
     tenant: &TenantId,
@@ -188,7 +215,19 @@ pub(crate) async fn validate(
             .filter(|requested| found.get(requested.text()).is_none())
             .count(),
     )?;
-    Ok(command
+    let automatic = found.automatic.iter().filter_map(|(coupon, ledger)| {
+        let evaluation = engine::evaluate(coupon, ledger, &checkout, now);
+        let shown = evaluation.is_valid()
+            || (command.explain_automatic && explainable(&evaluation.reasons));
+        shown.then(|| CodeValidation {
+            text: coupon.code.to_string(),
+            coupon: Some(coupon.clone()),
+            discount: evaluation.benefit.total(),
+            reasons: evaluation.reasons,
+            next_tier: evaluation.benefit.next_tier,
+        })
+    });
+    let typed: Vec<CodeValidation> = command
         .codes
         .iter()
         .map(|requested| match found.get(requested.text()) {
@@ -210,10 +249,13 @@ pub(crate) async fn validate(
                 }
             }
         })
-        .collect())
+        .collect();
+    Ok(typed.into_iter().chain(automatic).collect())
 }
 
-/// Prices the checkout with the codes stacked by the engine's rules; each code counts once.
+/// Prices the checkout with the codes and the automatic promotions found for it, stacked by the
+/// engine's rules; each code counts once. Refused automatic promotions are shown only with
+/// `explain_automatic`.
 pub(crate) async fn apply(
     store: &Store,
     tenant: &TenantId,
@@ -239,10 +281,23 @@ pub(crate) async fn apply(
     watch.count_unknown(
         untypeable.len() + candidates.iter().filter(|c| c.coupon.is_none()).count(),
     )?;
-    Ok(AppliedCart {
-        cart: engine::price(&checkout, candidates, now),
-        untypeable,
-    })
+    candidates.extend(found.automatic_candidates());
+    let mut cart = engine::price(&checkout, candidates, now);
+    cart.rejected.retain(|rejected| {
+        !is_automatic(rejected) || (command.explain_automatic && explainable(&rejected.reasons))
+    });
+    Ok(AppliedCart { cart, untypeable })
+}
+
+/// Whether a refused automatic promotion may be explained to this checkout: one that is "not
+/// found" (limited to other payment links) stays unknown to it, as a typed code would.
+fn explainable(reasons: &[Reason]) -> bool {
+    !reasons.contains(&Reason::CouponNotFound)
+}
+
+/// Whether a refused candidate is an automatic promotion rather than a typed code.
+pub(crate) fn is_automatic(rejected: &Rejected) -> bool {
+    rejected.coupon.as_ref().is_some_and(|c| c.automatic)
 }
 
 /// Ranks the tenant's public coupons for the checkout: those that apply, most discount first

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{
     idempotency::{replay, Conflict, Fingerprint},
-    pricing::Found,
+    pricing::{is_automatic, Found},
     AppError, ErrorReason,
 };
 use crate::{
@@ -25,6 +25,10 @@ use crate::{
     },
 };
 
+/// Times Redeem prices an order again after automatic promotions ran out under it; each time
+/// the ledger has fewer left, so more attempts are rarely needed.
+const PRICING_ATTEMPTS: usize = 4;
+
 const DUPLICATE_ORDER: Conflict = Conflict {
     reason: ErrorReason::DuplicateOrder,
     message: "this order already redeemed these codes with a different request",
@@ -34,7 +38,8 @@ const DUPLICATE_ORDER: Conflict = Conflict {
 #[derive(Clone, Debug)]
 pub(crate) struct RedeemCommand {
     pub(crate) order_id: String,
-    /// Each once, in the order the caller named them (the answer follows it).
+    /// Each once, in the order the caller named them (the answer follows it); may be empty,
+    /// when the order takes only the automatic promotions that apply.
     pub(crate) codes: Vec<Code>,
     /// Completed at once, or pending until confirmed or expired.
     pub(crate) completed: bool,
@@ -103,8 +108,14 @@ impl Ledger {
         }
     }
 
-    /// Redeems every code for the order, or none: a retry of an active redemption replays it;
-    /// a reverted or expired attempt does not block a new one.
+    /// Redeems every code for the order, or none, with every automatic promotion that applies
+    /// to it: a retry of an active redemption replays it; a reverted or expired attempt does not
+    /// block a new one.
+    ///
+    /// An automatic promotion that a racing order used up between pricing and recording is not
+    /// a refusal: the order is priced again (without it, since the ledger now says so) and
+    /// recorded, so the answer's redemptions are what the customer gets. A typed code that does
+    /// not apply refuses the whole order, as always.
     pub(crate) async fn redeem(
         &self,
         tenant: &TenantId,
@@ -113,37 +124,86 @@ impl Ledger {
         watch: &super::quota::CodeWatch,
         now: Timestamp,
     ) -> Result<Redeemed, AppError> {
+        let fingerprint = command.fingerprint()?;
+        for attempt in 0..PRICING_ATTEMPTS {
+            let counted = if attempt == 0 { Some(watch) } else { None };
+            let outcome = self
+                .redeem_once(tenant, &command, &fingerprint, request_id, counted, now)
+                .await?;
+            if let Some(redeemed) = outcome {
+                return Ok(redeemed);
+            }
+        }
+        Err(AppError::Store(StoreError::Contention(
+            sea_orm::DbErr::Custom("automatic promotions kept running out during the call".into()),
+        )))
+    }
+
+    /// One pricing and recording of the order; `None` when an automatic promotion ran out
+    /// before it was recorded, so the order must be priced again. `watch` counts unknown codes
+    /// on the first attempt only.
+    async fn redeem_once(
+        &self,
+        tenant: &TenantId,
+        command: &RedeemCommand,
+        fingerprint: &Fingerprint,
+        request_id: &str,
+        watch: Option<&super::quota::CodeWatch>,
+        now: Timestamp,
+    ) -> Result<Option<Redeemed>, AppError> {
         // A retry is recognized when its redemptions cannot be recorded (the order and codes are
         // taken) or its coupons no longer apply (it used the last slot itself), so a first
         // attempt, the common case, reads the order's redemptions not at all.
-        let fingerprint = command.fingerprint()?;
         let mut found = Found::load(&self.store, tenant, &command.codes, &command.checkout).await?;
         let checkout = &found.under_policy(command.checkout.clone());
-        let candidates: Vec<_> = command
+        let mut candidates: Vec<_> = command
             .codes
             .iter()
             .map(|code| found.candidate(code))
             .collect();
-        watch.count_unknown(candidates.iter().filter(|c| c.coupon.is_none()).count())?;
+        if let Some(watch) = watch {
+            watch.count_unknown(candidates.iter().filter(|c| c.coupon.is_none()).count())?;
+        }
+        candidates.extend(found.automatic_candidates());
         let priced = engine::price(checkout, candidates, now);
-        if !priced.rejected.is_empty() {
+        // Automatic promotions that do not apply are simply left out.
+        let refused: Vec<_> = priced
+            .rejected
+            .iter()
+            .filter(|r| !is_automatic(r))
+            .collect();
+        if !refused.is_empty() {
             // An identical request may have committed and used the last slot itself: then this
             // is its retry, not a refusal.
-            if let Some(replayed) = self.earlier_attempt(tenant, &command, &fingerprint).await? {
-                return Ok(replayed);
+            if let Some(replayed) = self.earlier_attempt(tenant, command, fingerprint).await? {
+                return Ok(Some(replayed));
             }
             return Err(AppError::Refused {
-                refusals: priced
-                    .rejected
+                refusals: refused
                     .into_iter()
                     .flat_map(|r| {
                         let code = r.code.to_string();
                         r.reasons
-                            .into_iter()
-                            .map(move |reason| (code.clone(), reason))
+                            .iter()
+                            .map(move |reason| (code.clone(), reason.clone()))
                     })
                     .collect(),
             });
+        }
+        // Without a typed code, no unique key of a typed code tells a retry apart, and what
+        // applies may have changed because the first attempt consumed it: read the order first.
+        // A racing identical first attempt either committed before the read above (then this
+        // read sees it) or is recorded with the same promotions (then their keys collide).
+        if command.codes.is_empty() {
+            if let Some(replayed) = self.earlier_attempt(tenant, command, fingerprint).await? {
+                return Ok(Some(replayed));
+            }
+            if priced.applied.is_empty() {
+                return Ok(Some(Redeemed {
+                    redemptions: Vec::new(),
+                    replayed: false,
+                }));
+            }
         }
         let ttl = command.reservation_ttl.unwrap_or(self.reservation_ttl);
         // Only a decision the service makes from its own ledger is claimed; a caller that says
@@ -174,15 +234,16 @@ impl Ledger {
                     code: applied.coupon.code.clone(),
                     campaign_id: applied.coupon.campaign_id.clone(),
                     discount: applied.benefit.total(),
+                    automatic: applied.coupon.automatic,
                 })
                 .collect(),
         };
         let refused = match self.store.record_redemptions(tenant, &order, now).await {
             Ok(redemptions) => {
-                return Ok(Redeemed {
+                return Ok(Some(Redeemed {
                     redemptions: in_code_order(redemptions, &command.codes),
                     replayed: false,
-                })
+                }))
             }
             Err(StoreError::AlreadyExists) => None,
             Err(StoreError::LimitReached {
@@ -192,19 +253,24 @@ impl Ledger {
             Err(other) => return Err(other.into()),
         };
         // A racing identical request may have won the keys or the last slot: answer as it did.
-        if let Some(replayed) = self.earlier_attempt(tenant, &command, &fingerprint).await? {
-            return Ok(replayed);
+        if let Some(replayed) = self.earlier_attempt(tenant, command, fingerprint).await? {
+            return Ok(Some(replayed));
         }
         match refused {
             Some((coupon_id, exhausted)) => {
-                let code = priced
+                let coupon = priced
                     .applied
                     .iter()
                     .find(|a| a.coupon.id == coupon_id)
-                    .map(|a| a.coupon.code.to_string())
-                    .unwrap_or_default();
+                    .map(|a| &a.coupon);
+                if coupon.is_some_and(|c| c.automatic) {
+                    return Ok(None);
+                }
                 Err(AppError::Refused {
-                    refusals: vec![(code, refusal_reason(exhausted))],
+                    refusals: vec![(
+                        coupon.map(|c| c.code.to_string()).unwrap_or_default(),
+                        refusal_reason(exhausted),
+                    )],
                 })
             }
             // The keys were taken by an attempt that ended before this read: contention.
@@ -215,8 +281,10 @@ impl Ledger {
     }
 
     /// The answer an earlier attempt of this order and these codes dictates: a replay when its
-    /// active redemptions are this very request's, ALREADY_EXISTS when they are another's, and
-    /// nothing when no attempt is active (ended attempts never block a new one).
+    /// active redemptions (of these codes, and the order's automatic ones) are this very
+    /// request's, ALREADY_EXISTS when they are another's, and nothing when no attempt is active
+    /// (ended attempts never block a new one). A replay answers with the automatic promotions
+    /// the attempt got, even if they have run out since.
     async fn earlier_attempt(
         &self,
         tenant: &TenantId,
@@ -225,16 +293,20 @@ impl Ledger {
     ) -> Result<Option<Redeemed>, AppError> {
         let active: Vec<Recorded> = self
             .store
-            .order_redemptions(tenant, &command.order_id, &command.codes)
+            .order_redemptions(tenant, &command.order_id, &[])
             .await?
             .into_iter()
-            .filter(|r| r.redemption.status.is_active())
+            .filter(|r| {
+                r.redemption.status.is_active()
+                    && (r.redemption.automatic || command.codes.contains(&r.redemption.code))
+            })
             .collect();
         let Some(first) = active.first() else {
             return Ok(None);
         };
         let earlier = Fingerprint::stored(first.fingerprint.clone());
-        let same_attempt = active.len() == command.codes.len()
+        let typed = active.iter().filter(|r| !r.redemption.automatic).count();
+        let same_attempt = typed == command.codes.len()
             && active.iter().all(|r| r.fingerprint == first.fingerprint);
         let earlier = if same_attempt {
             earlier
@@ -369,7 +441,16 @@ fn refusal_reason(exhausted: Exhausted) -> Reason {
     }
 }
 
+/// The typed codes' redemptions in the order the request named them, then the automatic
+/// promotions' by code.
 fn in_code_order(mut redemptions: Vec<Redemption>, codes: &[Code]) -> Vec<Redemption> {
-    redemptions.sort_by_key(|r| codes.iter().position(|c| c == &r.code));
+    redemptions.sort_by(|a, b| {
+        let position = |r: &Redemption| codes.iter().position(|c| c == &r.code);
+        (position(a).is_none(), position(a), &a.code).cmp(&(
+            position(b).is_none(),
+            position(b),
+            &b.code,
+        ))
+    });
     redemptions
 }

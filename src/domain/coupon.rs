@@ -417,17 +417,23 @@ pub struct NewCoupon {
     code: Code,
     rules: CouponRules,
     active: bool,
+    automatic: bool,
 }
 
 impl NewCoupon {
     /// Checks `rules`; `violations` may already hold problems found while parsing the request.
+    /// An `automatic` promotion applies without being typed; its code is its unique name.
     pub fn new(
         code: Option<Code>,
         rules: CouponRules,
         active: bool,
+        automatic: bool,
         mut violations: Violations,
     ) -> Result<Self, super::InvalidInput> {
         rules.check("coupon", &mut violations);
+        if automatic {
+            super::automatic::check(&rules, "coupon", &mut violations);
+        }
         violations.finish(())?;
         // A code that failed to parse was recorded above; only an absent one reaches here.
         let code =
@@ -436,6 +442,7 @@ impl NewCoupon {
             code,
             rules,
             active,
+            automatic,
         })
     }
 
@@ -449,6 +456,10 @@ impl NewCoupon {
 
     pub fn active(&self) -> bool {
         self.active
+    }
+
+    pub fn automatic(&self) -> bool {
+        self.automatic
     }
 }
 
@@ -510,6 +521,9 @@ impl CouponPatch {
         replace(&mut rules.limits, limits);
         replace(&mut rules.stacking, stacking);
         rules.check("coupon", &mut violations);
+        if coupon.automatic {
+            super::automatic::check(&rules, "coupon", &mut violations);
+        }
         violations.finish((rules, active.unwrap_or(coupon.active)))
     }
 }
@@ -528,6 +542,9 @@ pub struct Coupon {
     pub code: Code,
     pub campaign_id: Option<String>,
     pub active: bool,
+    /// Applies without being typed whenever its conditions hold; never matched by a typed code.
+    /// Fixed at creation.
+    pub automatic: bool,
     pub rules: CouponRules,
     pub usage: Usage,
     pub created_at: Timestamp,

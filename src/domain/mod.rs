@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod automatic;
 pub mod campaign;
 pub mod cart;
 pub mod code;

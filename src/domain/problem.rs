@@ -139,6 +139,8 @@ pub enum Problem {
     TierRewardKindDiffers,
     /// A tier reward not above the tier below's, so more spend would give less.
     RewardNotAboveLowerTier,
+    /// An automatic promotion naming more than `max` combinations of channel and target.
+    TooManyAutomaticKeys { max: usize },
     /// Not a `YYYY-MM-DD` date.
     NotADate,
     /// A first day after the last.

@@ -63,6 +63,8 @@ pub struct Redemption {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Option<Timestamp>,
+    /// Made by an automatic promotion rather than a typed code.
+    pub automatic: bool,
 }
 
 /// One code of an order to redeem, as the engine priced it.
@@ -72,6 +74,8 @@ pub struct RedemptionDraft {
     pub code: Code,
     pub campaign_id: Option<String>,
     pub discount: i64,
+    /// An automatic promotion's, not a typed code's.
+    pub automatic: bool,
 }
 
 /// An order to redeem: every draft is recorded, or none.

@@ -112,6 +112,7 @@ impl Store {
                     budget_used: Set(0),
                     created_at: Set(now),
                     updated_at: Set(now),
+                    automatic: Set(false),
                 })
                 .collect();
             let inserted = coupon::Entity::insert_many(rows)

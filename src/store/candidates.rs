@@ -2,18 +2,20 @@
 //! the tenant's policy, in one statement per request, however many codes it names.
 
 use sea_orm::{
-    sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement},
+    sea_query::{Alias, Expr, ExprTrait, Func, Query, SelectStatement, UnionType},
     ColumnTrait, ConnectionTrait, FromQueryResult, IdenStatic, Iterable, QueryResult,
 };
 
 use super::{
-    coupons::decode,
+    coupons::{decode, AutomaticPromotionKeys},
     entities::{coupon, tenant_policy},
     policies::policy_from_row,
     redemptions::{CouponCustomerUsage, CustomerStats},
     Store, StoreError,
 };
-use crate::domain::{coupon::Coupon, engine::LedgerView, policy::TenantPolicy, Code, TenantId};
+use crate::domain::{
+    automatic::Lookup, coupon::Coupon, engine::LedgerView, policy::TenantPolicy, Code, TenantId,
+};
 
 /// Prefix of the policy's columns in a candidates row.
 const POLICY: &str = "policy_";
@@ -27,24 +29,34 @@ pub struct Candidates {
 }
 
 impl Store {
-    /// The tenant's coupons with these codes, each with its ledger view for `customer_key`.
+    /// The tenant's coupons with these codes, and its active automatic promotions that this
+    /// `lookup` finds, each with its ledger view for `customer_key`, in one statement. A typed
+    /// code never names an automatic promotion. Without a lookup, only the codes are read.
     #[tracing::instrument(name = "db.coupons_with_ledger", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn coupons_with_ledger(
         &self,
         tenant: &TenantId,
         codes: &[Code],
+        lookup: Option<&Lookup>,
         customer_key: Option<&str>,
     ) -> Result<Candidates, StoreError> {
-        if codes.is_empty() {
-            return Ok(Candidates::default());
-        }
-        let query = with_ledger(tenant, customer_key)
-            .and_where(coupon::Column::Code.is_in(codes.iter().map(|c| c.as_str())))
-            .to_owned();
+        let typed = (!codes.is_empty()).then(|| {
+            with_ledger(tenant, customer_key)
+                .and_where(coupon::Column::Code.is_in(codes.iter().map(|c| c.as_str())))
+                .and_where(coupon::Column::Automatic.eq(false))
+                .to_owned()
+        });
+        let automatic = lookup.map(|lookup| automatic_candidates(tenant, lookup, customer_key));
+        let query = match (typed, automatic) {
+            (Some(mut typed), Some(automatic)) => typed.union(UnionType::All, automatic).to_owned(),
+            (Some(only), None) | (None, Some(only)) => only,
+            (None, None) => return Ok(Candidates::default()),
+        };
         self.read(&query, customer_key).await
     }
 
-    /// Every active coupon of the tenant that is not a campaign's unique code, with its ledger
+    /// Every active coupon of the tenant that is neither a campaign's unique code nor an automatic
+    /// promotion, with its ledger
     /// view for `customer_key`, in id order: what ListApplicable considers.
     #[tracing::instrument(name = "db.public_coupons_with_ledger", skip_all, fields(db.system = self.db_system(), db.collection.name = "coupons"))]
     pub async fn public_coupons_with_ledger(
@@ -55,6 +67,7 @@ impl Store {
         let query = with_ledger(tenant, customer_key)
             .and_where(coupon::Column::Active.eq(true))
             .and_where(coupon::Column::CampaignId.is_null())
+            .and_where(coupon::Column::Automatic.eq(false))
             .order_by((coupon::Entity, coupon::Column::Id), sea_orm::Order::Asc)
             .to_owned();
         self.read(&query, customer_key).await
@@ -133,6 +146,54 @@ fn with_ledger(tenant: &TenantId, customer_key: Option<&str>) -> SelectStatement
                 .equals((coupon::Entity, coupon::Column::TenantId)),
         )
         .and_where(Expr::col((coupon::Entity, coupon::Column::TenantId)).eq(tenant.0.as_str()))
+        .to_owned()
+}
+
+/// The tenant's active automatic promotions indexed under one of the lookup's keys: the key
+/// table's primary key answers the lookup, so promotions that cannot match are never read.
+fn automatic_candidates(
+    tenant: &TenantId,
+    lookup: &Lookup,
+    customer_key: Option<&str>,
+) -> SelectStatement {
+    let mut matching = Query::select();
+    matching
+        .column(AutomaticPromotionKeys::CouponId)
+        .from(AutomaticPromotionKeys::Table)
+        .and_where(
+            Expr::col((
+                AutomaticPromotionKeys::Table,
+                AutomaticPromotionKeys::TenantId,
+            ))
+            .eq(tenant.0.as_str()),
+        )
+        .and_where(
+            Expr::col((
+                AutomaticPromotionKeys::Table,
+                AutomaticPromotionKeys::Currency,
+            ))
+            .is_in(lookup.currencies.iter().map(String::as_str)),
+        )
+        .and_where(
+            Expr::col((
+                AutomaticPromotionKeys::Table,
+                AutomaticPromotionKeys::Target,
+            ))
+            .is_in(lookup.targets.iter().map(String::as_str)),
+        );
+    if let Some(channels) = &lookup.channels {
+        matching.and_where(
+            Expr::col((
+                AutomaticPromotionKeys::Table,
+                AutomaticPromotionKeys::Channel,
+            ))
+            .is_in(channels.iter().map(String::as_str)),
+        );
+    }
+    with_ledger(tenant, customer_key)
+        .and_where(coupon::Column::Automatic.eq(true))
+        .and_where(coupon::Column::Active.eq(true))
+        .and_where(Expr::col((coupon::Entity, coupon::Column::Id)).in_subquery(matching))
         .to_owned()
 }
 

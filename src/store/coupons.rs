@@ -1,16 +1,31 @@
 //! Coupons. The limit columns beside the JSON rules are what redemption locks and counts on.
 
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait, Query},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DeriveIden, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 use super::{audit, entities::coupon, new_id, Page, Store, StoreError};
 use crate::domain::{
     audit::AuditEntry,
+    automatic,
     coupon::{Coupon, CouponRules, NewCoupon, Usage},
     Code, TenantId, Timestamp,
 };
+
+/// Where automatic promotions are indexed by the keys a checkout looks up (see
+/// `domain::automatic`).
+#[derive(DeriveIden)]
+pub(super) enum AutomaticPromotionKeys {
+    Table,
+    TenantId,
+    Currency,
+    Channel,
+    Target,
+    CouponId,
+}
 
 /// Which coupons a listing returns.
 #[derive(Clone, Debug, Default)]
@@ -44,11 +59,15 @@ impl Store {
             budget_used: 0,
             created_at: now,
             updated_at: now,
+            automatic: coupon.automatic(),
         };
         let txn = self.conn().begin().await?;
         coupon::Entity::insert(coupon::ActiveModel::from(model.clone()))
             .exec_without_returning(&txn)
             .await?;
+        if model.automatic {
+            index_promotion(&txn, tenant, &model.id, rules).await?;
+        }
         let written = audit::record(&txn, tenant, audit, &model.id).await?;
         txn.commit().await?;
         written.announce();
@@ -138,6 +157,9 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let saved = find_coupon(&txn, tenant, id).await?;
+        if saved.automatic {
+            index_promotion(&txn, tenant, id, rules).await?;
+        }
         let written = audit::record(&txn, tenant, audit, id).await?;
         txn.commit().await?;
         written.announce();
@@ -174,6 +196,45 @@ impl Store {
     }
 }
 
+/// Replaces an automatic promotion's index keys with those of `rules`, in the transaction that
+/// saves them, so pricing never reads a promotion under keys its rules no longer have.
+async fn index_promotion(
+    txn: &impl ConnectionTrait,
+    tenant: &TenantId,
+    coupon_id: &str,
+    rules: &CouponRules,
+) -> Result<(), StoreError> {
+    txn.execute(
+        Query::delete()
+            .from_table(AutomaticPromotionKeys::Table)
+            .and_where(Expr::col(AutomaticPromotionKeys::CouponId).eq(coupon_id)),
+    )
+    .await?;
+    let keys = automatic::keys(rules);
+    // Bounded by `automatic::MAX_KEYS`; chunked so that no statement carries too many values.
+    for chunk in keys.chunks(200) {
+        let mut insert = Query::insert();
+        insert.into_table(AutomaticPromotionKeys::Table).columns([
+            AutomaticPromotionKeys::TenantId,
+            AutomaticPromotionKeys::Currency,
+            AutomaticPromotionKeys::Channel,
+            AutomaticPromotionKeys::Target,
+            AutomaticPromotionKeys::CouponId,
+        ]);
+        for key in chunk {
+            insert.values_panic([
+                tenant.0.as_str().into(),
+                key.currency.as_str().into(),
+                key.channel.as_str().into(),
+                key.target.as_str().into(),
+                coupon_id.into(),
+            ]);
+        }
+        txn.execute(&insert).await?;
+    }
+    Ok(())
+}
+
 async fn find_coupon(
     conn: &impl ConnectionTrait,
     tenant: &TenantId,
@@ -200,6 +261,7 @@ pub(super) fn decode(model: coupon::Model) -> Result<Coupon, StoreError> {
         code,
         campaign_id: model.campaign_id,
         active: model.active,
+        automatic: model.automatic,
         rules,
         usage: Usage {
             redemptions: model.redemptions,

@@ -51,10 +51,11 @@ enum RedemptionEvents {
     CreatedAt,
     UpdatedAt,
     ExpiresAt,
+    Automatic,
 }
 
 /// The columns an event is read with.
-const COLUMNS: [RedemptionEvents; 18] = [
+const COLUMNS: [RedemptionEvents; 19] = [
     RedemptionEvents::Id,
     RedemptionEvents::Txid,
     RedemptionEvents::TenantId,
@@ -73,6 +74,7 @@ const COLUMNS: [RedemptionEvents; 18] = [
     RedemptionEvents::CreatedAt,
     RedemptionEvents::UpdatedAt,
     RedemptionEvents::ExpiresAt,
+    RedemptionEvents::Automatic,
 ];
 
 /// Appends the event of a state change inside its transaction. Replicas are told after the
@@ -106,6 +108,7 @@ pub(super) async fn append_event(
             row.created_at.into(),
             row.updated_at.into(),
             row.expires_at.into(),
+            row.automatic.into(),
         ])
         .to_owned();
     txn.execute(&insert).await?;
@@ -360,6 +363,7 @@ fn decode(row: &QueryResult) -> Result<RedemptionEvent, StoreError> {
             created_at: Timestamp(row.try_get("", "created_at")?),
             updated_at: Timestamp(row.try_get("", "updated_at")?),
             expires_at: row.try_get::<Option<i64>>("", "expires_at")?.map(Timestamp),
+            automatic: row.try_get("", "automatic")?,
         },
     })
 }

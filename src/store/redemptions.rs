@@ -174,6 +174,7 @@ impl Store {
                 } else {
                     order.expires_at.map(Timestamp::micros)
                 },
+                automatic: draft.automatic,
             };
             redemption::Entity::insert(redemption::ActiveModel::from(model.clone()))
                 .exec_without_returning(&txn)
@@ -656,5 +657,6 @@ fn decode(model: redemption::Model) -> Result<Redemption, StoreError> {
         created_at: Timestamp(model.created_at),
         updated_at: Timestamp(model.updated_at),
         expires_at: model.expires_at.map(Timestamp),
+        automatic: model.automatic,
     })
 }

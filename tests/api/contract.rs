@@ -47,6 +47,7 @@ async fn validate_in(
             pb::ValidateRequest {
                 codes: vec![code.into()],
                 checkout: Some(checkout),
+                ..Default::default()
             },
             language,
         ))

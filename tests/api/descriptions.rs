@@ -70,6 +70,7 @@ async fn validate(app: &TestApp, language: Option<&'static str>) -> Status {
             pb::ValidateRequest {
                 codes: vec!["SAVE200".into()],
                 checkout: Some(checkout("ABC", vec![item("", 100, 0)])),
+                ..Default::default()
             },
             language,
         ))

@@ -93,6 +93,7 @@ async fn validate(
             pb::ValidateRequest {
                 codes: codes.iter().map(|c| c.to_string()).collect(),
                 checkout: Some(checkout),
+                ..Default::default()
             },
             language,
         ))
@@ -106,6 +107,7 @@ pub(crate) async fn apply(app: &TestApp, codes: &[&str], checkout: pb::Checkout)
         .apply(pb::ApplyRequest {
             codes: codes.iter().map(|c| c.to_string()).collect(),
             checkout: Some(checkout),
+            ..Default::default()
         })
         .await
         .expect("apply answers")
@@ -696,6 +698,7 @@ async fn bad_checkouts_are_invalid_arguments(backend: Backend) {
         .apply(pb::ApplyRequest {
             codes: vec!["X".into()],
             checkout: Some(overflow),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -708,6 +711,7 @@ async fn bad_checkouts_are_invalid_arguments(backend: Backend) {
         .validate(pb::ValidateRequest {
             codes: vec![],
             checkout: Some(checkout("INR", vec![])),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -716,6 +720,7 @@ async fn bad_checkouts_are_invalid_arguments(backend: Backend) {
         .validate(pb::ValidateRequest {
             codes: vec!["X".into()],
             checkout: Some(checkout("ABC", vec![item("", 1, 0)])),
+            ..Default::default()
         })
         .await
         .unwrap_err();

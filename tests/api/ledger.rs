@@ -205,6 +205,7 @@ async fn a_redemption_lives_through_confirm_and_revert(backend: Backend) {
         .validate(pb::ValidateRequest {
             codes: vec!["FIRSTONLY".into()],
             checkout: checkout.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -283,6 +284,7 @@ async fn a_redemption_lives_through_confirm_and_revert(backend: Backend) {
         .validate(pb::ValidateRequest {
             codes: vec!["FIRSTONLY".into()],
             checkout,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -223,7 +223,18 @@ async fn demo_mode_seeds_the_documented_data_once(backend: Backend) {
         .into_inner()
         .coupons;
     let codes: Vec<&str> = coupons.iter().map(|c| c.code.as_str()).collect();
-    assert_eq!(codes, ["SAVE200", "FIRST20", "FREEDEL", "SPENDMORE"]);
+    assert_eq!(
+        codes,
+        [
+            "SAVE200",
+            "FIRST20",
+            "FREEDEL",
+            "SPENDMORE",
+            "MONSOON-UMBRELLAS"
+        ]
+    );
+    let automatic: Vec<bool> = coupons.iter().map(|c| c.automatic).collect();
+    assert_eq!(automatic, [false, false, false, false, true]);
     let save200 = &coupons[0];
     assert_eq!(
         save200.discount.as_ref().unwrap().kind,

@@ -7,6 +7,7 @@ mod admin_coupons;
 mod admin_validation;
 mod audit;
 mod auth;
+mod automatic;
 mod bench;
 mod contract;
 mod credits_and_pins;

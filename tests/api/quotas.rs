@@ -32,6 +32,7 @@ fn validate(code: &str, customer: &str) -> pb::ValidateRequest {
     pb::ValidateRequest {
         codes: vec![code.into()],
         checkout: Some(checkout(customer)),
+        ..Default::default()
     }
 }
 
@@ -299,6 +300,7 @@ async fn guess(coupons: &mut Coupons, attempt: usize, end_user: &str) -> Option<
                 pb::ApplyRequest {
                     codes: vec![code],
                     checkout: Some(checkout(&customer)),
+                    ..Default::default()
                 },
             ))
             .await

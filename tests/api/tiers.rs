@@ -65,6 +65,7 @@ async fn validate_one(
             pb::ValidateRequest {
                 codes: vec![code.into()],
                 checkout: Some(cart),
+                ..Default::default()
             },
             language,
         ))

@@ -77,7 +77,13 @@ impl TryFrom<pb::CreateCouponRequest> for NewCoupon {
         let mut violations = Violations::new();
         let code = violations.take("coupon.code", Code::parse(&coupon.code));
         let rules = coupon::rules_from_pb(&coupon, &mut violations);
-        NewCoupon::new(code, rules, coupon.active.unwrap_or(true), violations)
+        NewCoupon::new(
+            code,
+            rules,
+            coupon.active.unwrap_or(true),
+            coupon.automatic,
+            violations,
+        )
     }
 }
 

@@ -73,20 +73,34 @@ pub fn checkout_from_pb(checkout: Option<pb::Checkout>) -> Result<Checkout, Inva
     Checkout::parse(input, "checkout")
 }
 
-/// Validate's and Apply's codes and checkout, with every invalid field at once.
+/// Validate's and Apply's codes and checkout, with every invalid field at once. Validate needs
+/// a code (`codes_required`); Apply without one prices the automatic promotions alone.
 pub(crate) fn pricing_command(
     codes: &[String],
+    codes_required: bool,
     checkout: Option<pb::Checkout>,
+    explain_automatic: bool,
 ) -> Result<PricingCommand, InvalidInput> {
     let mut violations = Violations::new();
-    violations.require(
-        !codes.is_empty() && codes.len() <= MAX_CODES,
-        "codes",
-        Problem::CodeCount {
-            min: 1,
-            max: MAX_CODES,
-        },
-    );
+    if codes_required {
+        violations.require(
+            !codes.is_empty() && codes.len() <= MAX_CODES,
+            "codes",
+            Problem::CodeCount {
+                min: 1,
+                max: MAX_CODES,
+            },
+        );
+    } else {
+        violations.require(
+            codes.len() <= MAX_CODES,
+            "codes",
+            Problem::CodeCount {
+                min: 0,
+                max: MAX_CODES,
+            },
+        );
+    }
     let checkout = checkout_from_pb(checkout).map_err(|invalid| violations.merge(invalid));
     match checkout {
         Ok(checkout) => violations.finish(PricingCommand {
@@ -95,6 +109,7 @@ pub(crate) fn pricing_command(
                 .map(|text| RequestedCode::parse(text))
                 .collect(),
             checkout,
+            explain_automatic,
         }),
         Err(()) => Err(violations.into_error()),
     }
@@ -158,6 +173,7 @@ pub fn validation_to_pb(
         discount: if valid { potential_discount } else { 0 },
         rejections: reasons.iter().map(|r| rejection_to_pb(r, locale)).collect(),
         potential_discount: if found { potential_discount } else { 0 },
+        automatic: coupon.is_some_and(|c| c.automatic),
         // Only the engine's answer knows the next tier; its callers add it.
         next_tier: None,
     }
@@ -224,6 +240,7 @@ pub fn priced_cart_to_pb(
                 shipping_discount: a.benefit.shipping_discount,
                 message: applied_message(locale).to_owned(),
                 next_tier: next_tier(a.benefit.next_tier.as_ref()),
+                automatic: a.coupon.automatic,
             })
             .collect(),
         rejected: priced

@@ -343,6 +343,7 @@ pub fn coupon_to_pb(coupon: &Coupon) -> pb::Coupon {
         }),
         create_time: Some(timestamp_to_pb(coupon.created_at)),
         update_time: Some(timestamp_to_pb(coupon.updated_at)),
+        automatic: coupon.automatic,
         ..rules_to_pb(&coupon.rules)
     }
 }

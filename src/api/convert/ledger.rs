@@ -18,12 +18,12 @@ const MAX_CODES: usize = 20;
 const MAX_ORDER_ID_LEN: usize = 128;
 
 /// Codes of a ledger request: each once, each a valid code.
-fn ledger_codes(raw: &[String], required: bool, violations: &mut Violations) -> Vec<Code> {
-    if (required && raw.is_empty()) || raw.len() > MAX_CODES {
+fn ledger_codes(raw: &[String], violations: &mut Violations) -> Vec<Code> {
+    if raw.len() > MAX_CODES {
         violations.add(
             "codes",
             Problem::CodeCount {
-                min: usize::from(required),
+                min: 0,
                 max: MAX_CODES,
             },
         );
@@ -78,7 +78,8 @@ impl TryFrom<pb::RedeemRequest> for RedeemCommand {
             }
             ttl
         });
-        let codes = ledger_codes(&request.codes, true, &mut violations);
+        // No code redeems only the automatic promotions that apply.
+        let codes = ledger_codes(&request.codes, &mut violations);
         let checkout = match checkout_from_pb(request.checkout) {
             Ok(checkout) => {
                 violations.require(
@@ -113,7 +114,7 @@ pub(crate) fn order_codes(
 ) -> Result<OrderCodes, InvalidInput> {
     let mut violations = Violations::new();
     let order_id = order_id(order_id_text, &mut violations);
-    let codes = ledger_codes(codes, false, &mut violations);
+    let codes = ledger_codes(codes, &mut violations);
     violations.finish(OrderCodes { order_id, codes })
 }
 
@@ -139,6 +140,7 @@ pub(crate) fn redemption_to_pb(r: &Redemption) -> pb::Redemption {
         create_time: Some(timestamp_to_pb(r.created_at)),
         update_time: Some(timestamp_to_pb(r.updated_at)),
         expire_time: r.expires_at.map(timestamp_to_pb),
+        automatic: r.automatic,
     }
 }
 
@@ -152,6 +154,7 @@ mod tests {
             .err()
             .map(|e| e.violations.into_iter().map(|v| v.field).collect())
             .unwrap_or_default();
-        assert_eq!(fields, ["order_id", "order_status", "codes", "checkout"]);
+        // No code is allowed: the order then takes only the automatic promotions that apply.
+        assert_eq!(fields, ["order_id", "order_status", "checkout"]);
     }
 }

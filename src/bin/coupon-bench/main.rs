@@ -69,6 +69,10 @@ enum Command {
         /// Make this many ListApplicable coupons instead of the scenario coupons.
         #[arg(long)]
         catalogue: Option<usize>,
+        /// Make Apply's two codes and this many automatic promotions (two of which match the
+        /// Apply cart) instead of the scenario coupons.
+        #[arg(long, conflicts_with = "catalogue")]
+        automatic: Option<usize>,
     },
 }
 
@@ -194,9 +198,17 @@ async fn main() -> anyhow::Result<()> {
             token,
             pin_stocks,
             catalogue,
+            automatic,
         } => {
             let channel = connect_many(addr, 1).await?.remove(0);
-            if let Some(count) = catalogue {
+            if let Some(count) = automatic {
+                let codes = setup::apply_codes();
+                setup::create_automatic(&channel, &token, &codes, count).await?;
+                println!(
+                    "apply: {}; {count} automatic promotions AUTO-0000..",
+                    codes.join(",")
+                );
+            } else if let Some(count) = catalogue {
                 setup::create_catalogue(&channel, &token, count).await?;
                 println!("{count} ListApplicable coupons LIST-0000..");
             } else {

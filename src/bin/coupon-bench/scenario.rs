@@ -213,6 +213,7 @@ pub fn validate_request(plan: &Plan, sequence: u64) -> pb::ValidateRequest {
     pb::ValidateRequest {
         codes: first_codes(plan, 1),
         checkout: Some(checkout(3, &plan.run_id, sequence)),
+        ..Default::default()
     }
 }
 
@@ -221,6 +222,7 @@ pub fn apply_request(plan: &Plan, sequence: u64) -> pb::ApplyRequest {
     pb::ApplyRequest {
         codes: first_codes(plan, 2),
         checkout: Some(checkout(20, &plan.run_id, sequence)),
+        ..Default::default()
     }
 }
 

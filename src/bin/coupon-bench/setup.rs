@@ -144,35 +144,12 @@ pub async fn create(
 ) -> anyhow::Result<Fixture> {
     let started = Instant::now();
     let validate_code = "VALIDATE-10".to_owned();
-    let apply_codes = vec!["STACK-PCT".to_owned(), "STACK-FIXED".to_owned()];
+    let apply_codes = apply_codes();
     let redeem_codes: Vec<String> = (0..REDEEM_COUPONS).map(|i| format!("RDM-{i:03}")).collect();
     let hot_code = "HOT".to_owned();
-    let mut coupons = vec![
-        coupon(validate_code.clone(), fixed(1_000)),
-        pb::Coupon {
-            stacking: Some(pb::Stacking {
-                stackable: true,
-                priority: 1,
-                ..Default::default()
-            }),
-            ..coupon(
-                apply_codes[0].clone(),
-                pb::discount::Kind::Percentage(pb::Percentage {
-                    basis_points: 1_000,
-                    max_discount: Some(50_000),
-                }),
-            )
-        },
-        pb::Coupon {
-            stacking: Some(pb::Stacking {
-                stackable: true,
-                priority: 2,
-                ..Default::default()
-            }),
-            ..coupon(apply_codes[1].clone(), fixed(2_000))
-        },
-        limited(coupon(hot_code.clone(), fixed(100))),
-    ];
+    let mut coupons = vec![coupon(validate_code.clone(), fixed(1_000))];
+    coupons.extend(apply_coupons(&apply_codes));
+    coupons.push(limited(coupon(hot_code.clone(), fixed(100))));
     coupons.extend(
         redeem_codes
             .iter()
@@ -202,6 +179,91 @@ pub async fn create(
         products,
         setup_time: started.elapsed(),
     })
+}
+
+/// Automatic promotions of the automatic-promotion tenant, and how many of them match the Apply
+/// cart.
+pub const AUTOMATIC_PROMOTIONS: usize = 200;
+pub const AUTOMATIC_MATCHING: usize = 2;
+
+/// Codes of the two stackable coupons Apply names.
+pub fn apply_codes() -> Vec<String> {
+    vec!["STACK-PCT".to_owned(), "STACK-FIXED".to_owned()]
+}
+
+/// The two stackable coupons Apply names.
+fn apply_coupons(apply_codes: &[String]) -> Vec<pb::Coupon> {
+    vec![
+        pb::Coupon {
+            stacking: Some(pb::Stacking {
+                stackable: true,
+                priority: 1,
+                ..Default::default()
+            }),
+            ..coupon(
+                apply_codes[0].clone(),
+                pb::discount::Kind::Percentage(pb::Percentage {
+                    basis_points: 1_000,
+                    max_discount: Some(50_000),
+                }),
+            )
+        },
+        pb::Coupon {
+            stacking: Some(pb::Stacking {
+                stackable: true,
+                priority: 2,
+                ..Default::default()
+            }),
+            ..coupon(apply_codes[1].clone(), fixed(2_000))
+        },
+    ]
+}
+
+/// Makes, for the automatic-promotion tenant, Apply's two codes and `count` automatic
+/// promotions, stackable with them, of which [`AUTOMATIC_MATCHING`] apply to the Apply cart and
+/// the rest cannot: a third target a channel the cart does not use, a third a category it does
+/// not hold, a third another currency.
+pub async fn create_automatic(
+    channel: &Channel,
+    token: &str,
+    apply_codes: &[String],
+    count: usize,
+) -> anyhow::Result<()> {
+    let mut coupons = apply_coupons(apply_codes);
+    coupons.extend((0..count).map(|i| {
+        let mut c = pb::Coupon {
+            automatic: true,
+            stacking: Some(pb::Stacking {
+                stackable: true,
+                ..Default::default()
+            }),
+            ..coupon(format!("AUTO-{i:04}"), fixed(100))
+        };
+        if i < AUTOMATIC_MATCHING {
+            c.target = Some(pb::Target {
+                categories: vec!["shoes".to_owned()],
+                ..Default::default()
+            });
+            return c;
+        }
+        match i % 3 {
+            0 => {
+                c.conditions = Some(pb::Conditions {
+                    channels: vec![format!("kiosk-{i}")],
+                    ..Default::default()
+                })
+            }
+            1 => {
+                c.target = Some(pb::Target {
+                    categories: vec![format!("aisle-{i}")],
+                    ..Default::default()
+                })
+            }
+            _ => c.currency = "USD".to_owned(),
+        }
+        c
+    }));
+    create_coupons(channel, token, coupons).await
 }
 
 /// Makes `count` coupons for ListApplicable's tenant: a mix that applies to its cart, that misses

@@ -19,7 +19,7 @@ use crate::{
     processes::{self, Running},
     report::{self, Point, Report, Row},
     scenario::{Plan, Scenario},
-    setup::{self, Fixture, REDEEM_COUPONS},
+    setup::{self, Fixture, AUTOMATIC_MATCHING, AUTOMATIC_PROMOTIONS, REDEEM_COUPONS},
     stats::{self, COUPON_REDEMPTIONS, OTHER_REDEMPTIONS, STATS_CODE},
     watch,
 };
@@ -168,20 +168,29 @@ async fn database_part(ctx: &mut Context_, database: &str, url: &str) -> anyhow:
     }
     let token = processes::create_tenant(url, "bench")?;
     let list_token = processes::create_tenant(url, "bench-list")?;
+    let automatic_token = processes::create_tenant(url, "bench-automatic")?;
     let service = processes::start_service(url, true, &logs)?;
     let idle_at_start = service.rss_kib();
     let admin_channel = connect_many(service.addr, 1).await?.remove(0);
     let fixture = setup::create(&admin_channel, &token, &ctx.args.pin_stocks).await?;
     let list_started = Instant::now();
     setup::create_catalogue(&admin_channel, &list_token, ctx.args.list_coupons).await?;
+    setup::create_automatic(
+        &admin_channel,
+        &automatic_token,
+        &fixture.apply_codes,
+        AUTOMATIC_PROMOTIONS,
+    )
+    .await?;
     ctx.report.facts.push((
         format!("{database}: setup through AdminService"),
         format!(
-            "{} coupons and {} PINs in {:.1} s; {} ListApplicable coupons in {:.1} s",
+            "{} coupons and {} PINs in {:.1} s; {} ListApplicable coupons and {} automatic promotions in {:.1} s",
             4 + REDEEM_COUPONS,
             ctx.args.pin_stocks.iter().sum::<usize>(),
             fixture.setup_time.as_secs_f64(),
             ctx.args.list_coupons,
+            AUTOMATIC_PROMOTIONS,
             list_started.elapsed().as_secs_f64()
         ),
     ));
@@ -216,6 +225,7 @@ async fn database_part(ctx: &mut Context_, database: &str, url: &str) -> anyhow:
             rows.push(row("validate", database, c, m, ""));
         }
     }
+    let mut apply_throughput = None;
     for (scenario, c) in [
         (Scenario::Apply, APPLY_IN_FLIGHT),
         (Scenario::ApplySerial, 1),
@@ -229,6 +239,9 @@ async fn database_part(ctx: &mut Context_, database: &str, url: &str) -> anyhow:
             captures,
         )
         .await?;
+        if scenario == Scenario::Apply {
+            apply_throughput = Some(m.ok_per_second);
+        }
         rows.push(row(
             scenario.name(),
             database,
@@ -237,6 +250,31 @@ async fn database_part(ctx: &mut Context_, database: &str, url: &str) -> anyhow:
             "20 lines, 2 stacked codes",
         ));
     }
+    // The same Apply for a tenant that also has automatic promotions, against the run above:
+    // the promotions that cannot match must cost nothing.
+    let m = measure(
+        addr,
+        &automatic_token,
+        Scenario::Apply,
+        plan_for(Scenario::Apply, &fixture, None),
+        &settings(args, APPLY_IN_FLIGHT, None),
+        None,
+    )
+    .await?;
+    let ratio = apply_throughput
+        .filter(|t| *t > 0.0)
+        .map(|t| format!("{:.2}", m.ok_per_second / t))
+        .unwrap_or_else(|| "?".to_owned());
+    rows.push(row(
+        "apply-automatic",
+        database,
+        APPLY_IN_FLIGHT,
+        m,
+        &format!(
+            "as apply, with {AUTOMATIC_PROMOTIONS} automatic promotions of which \
+             {AUTOMATIC_MATCHING} match; {ratio} x apply's throughput (0 automatic promotions)"
+        ),
+    ));
     let m = measure(
         addr,
         &list_token,

@@ -19,6 +19,7 @@ fn coupon(code: &str, discount: DiscountRule) -> Coupon {
         code: Code::parse(code).unwrap(),
         campaign_id: None,
         active: true,
+        automatic: false,
         rules: CouponRules {
             description: String::new(),
             currency: Some(Currency::parse("INR").unwrap()),

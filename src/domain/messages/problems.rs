@@ -33,6 +33,10 @@ pub fn problem_message(problem: &Problem, locale: Locale) -> String {
             RewardNotAboveLowerTier => {
                 "must be greater than the previous tier's, so a higher tier gives more".into()
             }
+            TooManyAutomaticKeys { max } => format!(
+                "an automatic promotion may name at most {max} combinations of channel and \
+                 product, SKU or category"
+            ),
             NotADate => "is not a date: use YYYY-MM-DD".into(),
             StartAfterEnd => "must not be after end_date".into(),
             RangeTooLong { max } => format!("the range may span at most {max} days"),
@@ -143,6 +147,10 @@ pub fn problem_message(problem: &Problem, locale: Locale) -> String {
                  memberi lebih banyak"
                     .into()
             }
+            TooManyAutomaticKeys { max } => format!(
+                "promosi otomatis paling banyak menyebut {max} kombinasi kanal dan produk, SKU \
+                 atau kategori"
+            ),
             NotADate => "bukan tanggal: gunakan YYYY-MM-DD".into(),
             StartAfterEnd => "tidak boleh setelah end_date".into(),
             RangeTooLong { max } => format!("rentang paling panjang {max} hari"),
@@ -260,6 +268,7 @@ mod tests {
             ProblemKind::ThresholdNotAboveLowerTier => vec![ThresholdNotAboveLowerTier],
             ProblemKind::TierRewardKindDiffers => vec![TierRewardKindDiffers],
             ProblemKind::RewardNotAboveLowerTier => vec![RewardNotAboveLowerTier],
+            ProblemKind::TooManyAutomaticKeys => vec![TooManyAutomaticKeys { max: 1_000 }],
             ProblemKind::NotADate => vec![NotADate],
             ProblemKind::StartAfterEnd => vec![StartAfterEnd],
             ProblemKind::RangeTooLong => vec![RangeTooLong { max: 366 }],

@@ -18,6 +18,7 @@ pub struct Model {
     pub budget_used: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub automatic: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,7 @@ pub struct Model {
     pub created_at: i64,
     pub updated_at: i64,
     pub expires_at: Option<i64>,
+    pub automatic: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
