@@ -675,19 +675,36 @@ async fn validate_and_apply_read_coupons_in_one_statement(backend: Backend) {
     let order = checkout("INR", vec![item("a", 1_000, 1)]);
     // The first call also looks up the API key; later ones find it cached.
     validate(&app, &["ONE"], order.clone(), "en").await;
-    let before = app.server_store.statements_executed();
-    let answer = validate(&app, &["ONE", "TWO", "THREE", "NOPE"], order.clone(), "en").await;
-    assert_eq!(answer.results.len(), 4);
     // However many codes: one statement for the coupons with their ledger views and the
     // tenant's policy.
-    assert_eq!(
-        app.server_store.statements_executed() - before,
-        1,
-        "one round trip for four codes"
-    );
-    let before = app.server_store.statements_executed();
-    apply(&app, &["ONE", "TWO", "THREE"], order).await;
-    assert_eq!(app.server_store.statements_executed() - before, 1);
+    let validate_statements = fewest_statements(&app, || async {
+        let answer = validate(&app, &["ONE", "TWO", "THREE", "NOPE"], order.clone(), "en").await;
+        assert_eq!(answer.results.len(), 4);
+    })
+    .await;
+    assert_eq!(validate_statements, 1, "one round trip for four codes");
+    let apply_statements = fewest_statements(&app, || async {
+        apply(&app, &["ONE", "TWO", "THREE"], order.clone()).await;
+    })
+    .await;
+    assert_eq!(apply_statements, 1);
+}
+
+/// The fewest statements the server ran during any of three runs of `call`. The server's
+/// background tasks (health checks, the event feed, settings refreshes) share the count and
+/// can only add to it, so the fewest is the call's own.
+async fn fewest_statements<F, Fut>(app: &TestApp, call: F) -> u64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut fewest = u64::MAX;
+    for _ in 0..3 {
+        let before = app.server_store.statements_executed();
+        call().await;
+        fewest = fewest.min(app.server_store.statements_executed() - before);
+    }
+    fewest
 }
 
 async fn bad_checkouts_are_invalid_arguments(backend: Backend) {

@@ -276,7 +276,7 @@ async fn demo_mode_seeds_the_documented_data_once(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(again.coupons.len(), 4);
+    assert_eq!(again.coupons.len(), 5);
 }
 
 async fn a_wrong_pin_key_is_refused_at_start(backend: Backend) {
