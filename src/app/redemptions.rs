@@ -205,6 +205,12 @@ impl Ledger {
                 }));
             }
         }
+        let granted =
+            if !command.codes.is_empty() && priced.applied.iter().any(|a| a.coupon.automatic) {
+                self.automatic_granted(tenant, &command.order_id).await?
+            } else {
+                Vec::new()
+            };
         let ttl = command.reservation_ttl.unwrap_or(self.reservation_ttl);
         // Only a decision the service makes from its own ledger is claimed; a caller that says
         // who is new answers for it.
@@ -229,6 +235,9 @@ impl Ledger {
             drafts: priced
                 .applied
                 .iter()
+                // A promotion an earlier Redeem of this order got stays that call's: it still
+                // prices the cart, as Apply would, but is not recorded twice.
+                .filter(|applied| !granted.contains(&applied.coupon.id))
                 .map(|applied| RedemptionDraft {
                     coupon_id: applied.coupon.id.clone(),
                     code: applied.coupon.code.clone(),
@@ -280,6 +289,25 @@ impl Ledger {
         }
     }
 
+    /// The automatic promotions (by coupon id) the order's active redemptions already hold.
+    /// Read only when a promotion applies to a Redeem naming codes, so an order adding a code
+    /// in a later call keeps the promotion it got instead of colliding with it, and orders
+    /// without promotions keep their single round trip.
+    async fn automatic_granted(
+        &self,
+        tenant: &TenantId,
+        order_id: &str,
+    ) -> Result<Vec<String>, AppError> {
+        Ok(self
+            .store
+            .order_redemptions(tenant, order_id, &[])
+            .await?
+            .into_iter()
+            .filter(|r| r.redemption.automatic && r.redemption.status.is_active())
+            .map(|r| r.redemption.coupon_id)
+            .collect())
+    }
+
     /// The answer an earlier attempt of this order and these codes dictates: a replay when its
     /// active redemptions (of these codes, and the order's automatic ones) are this very
     /// request's, ALREADY_EXISTS when they are another's, and nothing when no attempt is active
@@ -291,7 +319,7 @@ impl Ledger {
         command: &RedeemCommand,
         fingerprint: &Fingerprint,
     ) -> Result<Option<Redeemed>, AppError> {
-        let active: Vec<Recorded> = self
+        let (typed, automatic): (Vec<Recorded>, Vec<Recorded>) = self
             .store
             .order_redemptions(tenant, &command.order_id, &[])
             .await?
@@ -300,14 +328,25 @@ impl Ledger {
                 r.redemption.status.is_active()
                     && (r.redemption.automatic || command.codes.contains(&r.redemption.code))
             })
-            .collect();
-        let Some(first) = active.first() else {
+            .partition(|r| !r.redemption.automatic);
+        // An attempt of these codes holds one of them; without codes, the promotions it got.
+        let first = if command.codes.is_empty() {
+            automatic.first()
+        } else {
+            typed.first()
+        };
+        let Some(first) = first else {
             return Ok(None);
         };
-        let earlier = Fingerprint::stored(first.fingerprint.clone());
-        let typed = active.iter().filter(|r| !r.redemption.automatic).count();
-        let same_attempt = typed == command.codes.len()
-            && active.iter().all(|r| r.fingerprint == first.fingerprint);
+        let anchor = first.fingerprint.clone();
+        let same_attempt =
+            typed.len() == command.codes.len() && typed.iter().all(|r| r.fingerprint == anchor);
+        // The promotions the attempt got; those an earlier call of the order got stay its own.
+        let automatic = automatic
+            .into_iter()
+            .filter(|r| command.codes.is_empty() || r.fingerprint == anchor);
+        let active: Vec<Recorded> = typed.into_iter().chain(automatic).collect();
+        let earlier = Fingerprint::stored(anchor);
         let earlier = if same_attempt {
             earlier
         } else {

@@ -541,10 +541,77 @@ async fn automatic_is_set_on_create_only(backend: Backend) {
     );
 }
 
+/// An order that adds a code in a later Redeem keeps the promotion its first call got: the
+/// promotion is neither recorded twice nor a reason to refuse the new code, and a retry of
+/// either call still replays it.
+async fn an_order_adding_a_code_later_keeps_its_promotion(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let once = pb::Limits {
+        max_redemptions: Some(5),
+        ..Default::default()
+    };
+    create(&app, automatic(stackable(limited("AUTO", 1_000, once), 0))).await;
+    create(
+        &app,
+        stackable(limited("FIRST", 500, pb::Limits::default()), 1),
+    )
+    .await;
+    create(
+        &app,
+        stackable(limited("SECOND", 300, pb::Limits::default()), 2),
+    )
+    .await;
+    let mut client: Client = app.coupons(&app.token);
+    let first = redeem_shoes(&["FIRST"], "o-1", "c1");
+    let answer = client.redeem(first.clone()).await.unwrap().into_inner();
+    assert_eq!(
+        redeemed(&answer),
+        [
+            ("FIRST".to_owned(), false, 500),
+            ("AUTO".to_owned(), true, 1_000)
+        ]
+    );
+    let second = redeem_shoes(&["SECOND"], "o-1", "c1");
+    let later = client.redeem(second.clone()).await.unwrap().into_inner();
+    assert_eq!(redeemed(&later), [("SECOND".to_owned(), false, 300)]);
+    let later_again = client.redeem(second).await.unwrap().into_inner();
+    assert_eq!(
+        redeemed(&later_again),
+        redeemed(&later),
+        "the later call replays"
+    );
+    let again = client.redeem(first).await.unwrap().into_inner();
+    assert_eq!(
+        redeemed(&again),
+        redeemed(&answer),
+        "the first call replays"
+    );
+    let order: Vec<(String, bool)> = client
+        .list_redemptions(pb::ListRedemptionsRequest {
+            order_id: "o-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .redemptions
+        .into_iter()
+        .map(|r| (r.code, r.automatic))
+        .collect();
+    assert_eq!(order.len(), 3, "{order:?}");
+    assert_eq!(
+        order.iter().filter(|(code, _)| code == "AUTO").count(),
+        1,
+        "{order:?}"
+    );
+    assert_counters_match_ledger(&app).await;
+}
+
 crate::on_both_databases!(
     an_automatic_promotion_stacks_with_a_typed_code,
     an_exclusive_automatic_promotion_competes_with_codes_by_priority,
     an_automatic_promotions_limits_are_consumed_at_redeem,
     a_limited_automatic_promotion_raced_across_processes_is_exact,
     automatic_is_set_on_create_only,
+    an_order_adding_a_code_later_keeps_its_promotion,
 );
