@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{metadata::MetadataMap, Request, Response, Status};
 
 use super::{
     convert::{
@@ -19,7 +19,7 @@ use super::{
 use crate::{
     app::{
         idempotency::Fingerprint,
-        pricing::{self, ApplicableQuery},
+        pricing::{self, ApplicableQuery, PricingCommand},
         quota::CodeWatch,
         redemptions::{Ledger, RedeemCommand},
         AppError,
@@ -88,6 +88,28 @@ impl CouponApi {
             .watch(&caller.tenant, end_user(header, checkout))
             .await
     }
+
+    /// What Validate and Apply start with: the caller (read scope), the parsed command, and
+    /// the watch that counts the end customer's unknown codes.
+    async fn pricing_call(
+        &self,
+        metadata: &MetadataMap,
+        codes: &[String],
+        codes_required: bool,
+        checkout: Option<pb::Checkout>,
+        explain_automatic: bool,
+    ) -> Result<(Caller, PricingCommand, CodeWatch), ApiError> {
+        let caller = self.auth.authenticate(metadata, Scope::Read).await?;
+        let locale = caller.locale;
+        let header = end_user_header(metadata).in_locale(locale)?;
+        let command = pricing_command(codes, codes_required, checkout, explain_automatic)
+            .in_locale(locale)?;
+        let watch = self
+            .watch(&caller, header, &command.checkout)
+            .await
+            .in_locale(locale)?;
+        Ok((caller, command, watch))
+    }
 }
 
 fn unlock_hint_units(code: &Code, units: i64, locale: Locale) -> String {
@@ -113,25 +135,18 @@ impl CouponService for CouponApi {
         &self,
         request: Request<pb::ValidateRequest>,
     ) -> Result<Response<pb::ValidateResponse>, Status> {
-        let caller = self
-            .auth
-            .authenticate(request.metadata(), Scope::Read)
+        let (metadata, _, request) = request.into_parts();
+        let (caller, command, watch) = self
+            .pricing_call(
+                &metadata,
+                &request.codes,
+                true,
+                request.checkout,
+                request.explain_automatic,
+            )
             .await?;
         let locale = caller.locale;
-        let header = end_user_header(request.metadata()).in_locale(locale)?;
-        let request = request.into_inner();
-        let command = pricing_command(
-            &request.codes,
-            true,
-            request.checkout,
-            request.explain_automatic,
-        )
-        .in_locale(locale)?;
         let currency = command.checkout.cart.currency;
-        let watch = self
-            .watch(&caller, header, &command.checkout)
-            .await
-            .in_locale(locale)?;
         let checked = pricing::validate(
             &self.store,
             &caller.tenant,
@@ -161,25 +176,18 @@ impl CouponService for CouponApi {
         &self,
         request: Request<pb::ApplyRequest>,
     ) -> Result<Response<pb::ApplyResponse>, Status> {
-        let caller = self
-            .auth
-            .authenticate(request.metadata(), Scope::Read)
+        let (metadata, _, request) = request.into_parts();
+        let (caller, command, watch) = self
+            .pricing_call(
+                &metadata,
+                &request.codes,
+                false,
+                request.checkout,
+                request.explain_automatic,
+            )
             .await?;
         let locale = caller.locale;
-        let header = end_user_header(request.metadata()).in_locale(locale)?;
-        let request = request.into_inner();
-        let command = pricing_command(
-            &request.codes,
-            false,
-            request.checkout,
-            request.explain_automatic,
-        )
-        .in_locale(locale)?;
         let currency = command.checkout.cart.currency;
-        let watch = self
-            .watch(&caller, header, &command.checkout)
-            .await
-            .in_locale(locale)?;
         let applied = pricing::apply(
             &self.store,
             &caller.tenant,

@@ -2,7 +2,10 @@
 //! coupon or campaign is looked up in the caller's tenant first, so another tenant's is
 //! NOT_FOUND like one that never existed; the range of per-day counts is decided here.
 
-use super::AppError;
+use super::{
+    coupons::{self, CouponRef},
+    AppError, StoreResultExt,
+};
 use crate::{
     domain::{
         stats::{BudgetLeft, Day, DayRange, RedemptionStats},
@@ -10,16 +13,9 @@ use crate::{
     },
     store::{
         stats::{LedgerStats, StatsScope},
-        Store, StoreError,
+        Store,
     },
 };
-
-/// How the caller names a coupon.
-#[derive(Clone, Debug)]
-pub(crate) enum CouponRef {
-    Id(String),
-    Code(Code),
-}
 
 /// The days a caller asked per-day counts for; a missing end is today, a missing start 29 days
 /// before the end.
@@ -47,17 +43,7 @@ pub(crate) async fn coupon_stats(
     now: Timestamp,
 ) -> Result<CouponStats, AppError> {
     let range = resolve(days, now)?;
-    let found = match coupon {
-        CouponRef::Id(id) => store.get_coupon(tenant, id).await,
-        CouponRef::Code(code) => store.get_coupon_by_code(tenant, code).await,
-    };
-    let coupon = found.map_err(|error| match (error, coupon) {
-        (StoreError::NotFound, CouponRef::Id(id)) => AppError::not_found("coupon", id.as_str()),
-        (StoreError::NotFound, CouponRef::Code(code)) => {
-            AppError::not_found("coupon", code.as_str())
-        }
-        (other, _) => other.into(),
-    })?;
+    let coupon = coupons::find(store, tenant, coupon).await?;
     let ledger = read(store, tenant, StatsScope::Coupon(&coupon.id), range).await?;
     Ok(CouponStats {
         stats: assemble(ledger, range, coupon.rules.currency),
@@ -79,10 +65,7 @@ pub(crate) async fn campaign_stats(
     let campaign = store
         .get_campaign(tenant, campaign_id)
         .await
-        .map_err(|error| match error {
-            StoreError::NotFound => AppError::not_found("campaign", campaign_id),
-            other => other.into(),
-        })?;
+        .about("campaign", campaign_id)?;
     let ledger = read(store, tenant, StatsScope::Campaign(&campaign.id), range).await?;
     Ok(assemble(ledger, range, campaign.rules.currency))
 }

@@ -3,7 +3,10 @@
 
 use super::timestamp_to_pb;
 use crate::{
-    app::stats::{CouponRef, CouponStats, DaysAsked},
+    app::{
+        coupons::CouponRef,
+        stats::{CouponStats, DaysAsked},
+    },
     domain::{
         stats::{Day, RedemptionStats, StatusCounts},
         text::parse_id,
@@ -181,23 +184,22 @@ mod tests {
     }
 
     #[test]
-    fn a_coupon_is_named_by_id_before_code() {
+    fn a_coupon_is_named_by_id_before_code() -> Result<(), InvalidInput> {
         let (coupon, days) = coupon_stats_from_pb(&pb::GetCouponStatsRequest {
             coupon_id: " cpn_1 ".into(),
             code: "save10".into(),
             end_date: "2026-11-22".into(),
             ..Default::default()
-        })
-        .unwrap();
+        })?;
         assert!(matches!(coupon, CouponRef::Id(id) if id == "cpn_1"));
         assert_eq!(days.start, None);
         assert_eq!(days.end, Day::parse("2026-11-22").ok());
         let (coupon, _) = coupon_stats_from_pb(&pb::GetCouponStatsRequest {
             code: "save10".into(),
             ..Default::default()
-        })
-        .unwrap();
+        })?;
         assert!(matches!(coupon, CouponRef::Code(code) if code.as_str() == "SAVE10"));
+        Ok(())
     }
 
     #[test]
